@@ -1,0 +1,69 @@
+"""Quantities written the way people write them in YAML: ``"500ms"``, ``"2s"``, ``"1.5min"``, ``"19200"``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+_DURATION = re.compile(r"^\s*(?P<num>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?P<unit>[a-zµ]*)\s*$")
+_DURATION_UNITS = {
+    "": 1.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "min": 60.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
+_BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``500ms``, ``2s``, ``1.5min``, ``1h`` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as '500ms', '2s' or '1min', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None or match["unit"] not in _DURATION_UNITS:
+            raise ValueError(
+                f"{value!r} is not a duration: write a number and a unit, one of ms, s, min, h "
+                "(e.g. '500ms', '2s', '1min')"
+            )
+        seconds = float(match["num"]) * _DURATION_UNITS[match["unit"]]
+    else:
+        raise ValueError(f"expected a duration such as '500ms', '2s' or '1min', got {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    return seconds
+
+
+def parse_baudrate(value: object) -> int:
+    """A serial speed: ``19200``, ``"19200"``, ``"19k2"`` or ``"19.2k"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a baud rate, got {value!r}")
+    text = str(value).strip().lower().removesuffix("bd").removesuffix("baud").strip()
+    rate: float
+    try:
+        if "k" in text:
+            head, _, tail = text.partition("k")
+            rate = float(f"{head}.{tail}" if tail else head) * 1000
+        else:
+            rate = float(text)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a baud rate; allowed: {', '.join(map(str, _BAUDRATES))}"
+        ) from None
+    if rate not in _BAUDRATES:
+        raise ValueError(f"{value!r} is not a standard baud rate; allowed: {', '.join(map(str, _BAUDRATES))}")
+    return int(rate)
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Baudrate = Annotated[int, BeforeValidator(parse_baudrate)]

@@ -1,0 +1,88 @@
+"""YAML loading that remembers the line of every key and value, so errors can point at them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edge.config.issues import ConfigError, ConfigIssue, PathPart
+
+
+@dataclass
+class LineMap:
+    """Line (1-based) of each node, by its path from the document root."""
+
+    file: str
+    lines: dict[tuple[PathPart, ...], int] = field(default_factory=dict)
+
+    def line_of(self, path: tuple[PathPart, ...]) -> int | None:
+        # A missing field has no line of its own: point at the closest existing parent.
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
+
+
+def _construct(
+    constructor: yaml.SafeLoader,
+    node: yaml.Node,
+    path: tuple[PathPart, ...],
+    lines: dict[tuple[PathPart, ...], int],
+    issues: list[ConfigIssue],
+    file: str,
+) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            child = (*path, key)
+            if key in result:
+                issues.append(
+                    ConfigIssue(file, key_node.start_mark.line + 1, child,
+                                "key appears twice in the same mapping; the second would silently win")
+                )
+            lines[child] = key_node.start_mark.line + 1
+            result[key] = _construct(constructor, value_node, child, lines, issues, file)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(constructor, item, (*path, i), lines, issues, file) for i, item in enumerate(node.value)]
+    return constructor.construct_object(node, deep=True)
+
+
+def load_yaml(path: Path) -> tuple[Any, LineMap]:
+    """Parse a YAML file; syntax errors and duplicate keys raise ``ConfigError`` with the line."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(file, None, (), "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue(file, None, (), f"cannot read the file: {exc}")]) from None
+    return parse_yaml(text, file)
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([ConfigIssue(file, line, (), f"YAML syntax: {exc.problem}")]) from None
+    line_map = LineMap(file)
+    if node is None:
+        return {}, line_map
+    issues: list[ConfigIssue] = []
+    data = _construct(yaml.SafeLoader(""), node, (), line_map.lines, issues, file)
+    if issues:
+        raise ConfigError(issues)
+    return data, line_map
+
+
+def is_mapping(value: object) -> bool:
+    return isinstance(value, Mapping)

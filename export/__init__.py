@@ -1,0 +1,1 @@
+"""minegate training, evaluation and model export (needs the ``train`` extra)."""
