@@ -45,14 +45,16 @@ class JournalError(Exception):
 class AlarmJournal:
     """Append-only event store. Thread-safe: one lock serialises every statement on the one connection."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._lock = threading.Lock()
         self._closed = False
         # Autocommit mode (isolation_level=None) so transactions are exactly the BEGIN/COMMIT written here;
         # check_same_thread=False because the JournalWriter thread writes and the loop thread reads at start.
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(
+            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
         try:
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
