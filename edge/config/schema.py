@@ -27,7 +27,9 @@ Identifier = Annotated[
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, validate_by_name=True, validate_by_alias=True
+    )
 
 
 _MODICON = re.compile(r"^(?P<table>[0134])(?P<number>\d{4,5})$")
@@ -52,7 +54,10 @@ class RegisterFields(StrictModel):
     """How one value is laid out in a device's registers. Every field is optional so that a device can
     override only what differs from its profile; resolution checks the merged result is complete."""
 
-    register: str | None = Field(None, description="Modicon number as printed in the manual, e.g. '40003'")
+    # 'register' is the YAML key; the attribute is named 'modicon' because BaseModel owns 'register'.
+    modicon: str | None = Field(
+        None, alias="register", description="Modicon number as printed in the manual, e.g. '40003'"
+    )
     table: Table | None = Field(None, description="register table when 'address' is used")
     address: int | None = Field(None, ge=0, le=65535, description="0-based address within 'table'")
     type: DataType | None = Field(None, description="how the register(s) encode the value")
@@ -73,18 +78,18 @@ class RegisterFields(StrictModel):
     stale_after: Duration | None = Field(None, description="no fresh value for this long -> bad (stale)")
     stuck_after: Duration | None = Field(None, description="identical value for this long -> uncertain")
 
-    @field_validator("register", mode="before")
+    @field_validator("modicon", mode="before")
     @classmethod
     def _register_as_text(cls, value: object) -> object:
         return str(value) if isinstance(value, int) else value
 
     @model_validator(mode="after")
     def verify_register_or_address(self) -> RegisterFields:
-        if self.register is not None:
-            parse_modicon(self.register)
+        if self.modicon is not None:
+            parse_modicon(self.modicon)
             if self.table is not None or self.address is not None:
                 raise ValueError("give either 'register' (Modicon number) or 'table' + 'address', not both")
-        if (self.table is None) != (self.address is None) and self.register is None:
+        if (self.table is None) != (self.address is None) and self.modicon is None:
             raise ValueError("'table' and 'address' go together (address is 0-based within the table)")
         if self.raw_range is not None and (self.scale is not None or self.offset is not None):
             raise ValueError("give either 'raw_range' + 'range' or 'scale'/'offset', not both")
@@ -92,7 +97,7 @@ class RegisterFields(StrictModel):
             pair = getattr(self, name)
             if pair is not None and not pair[0] < pair[1]:
                 raise ValueError(f"'{name}' must be [low, high] with low < high, got {list(pair)}")
-        if self.type is DataType.BITS and self.register is not None and self.bit is None:
+        if self.type is DataType.BITS and self.modicon is not None and self.bit is None:
             raise ValueError("type 'bits' needs 'bit' (0..15)")
         return self
 
@@ -114,7 +119,6 @@ class QualityConditionModel(StrictModel):
     reason: QualityReason
     message: str = ""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def verify_one_test(self) -> QualityConditionModel:

@@ -39,14 +39,20 @@ def _construct(
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        constructor.flatten_mapping(node)  # resolves YAML merge keys ('<<: *anchor') into leading entries
+        first_explicit = len(node.value) - explicit
+        explicit_keys: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             key = constructor.construct_object(key_node, deep=True)
             child = (*path, key)
-            if key in result:
-                issues.append(
-                    ConfigIssue(file, key_node.start_mark.line + 1, child,
-                                "key appears twice in the same mapping; the second would silently win")
-                )
+            if index >= first_explicit:
+                if key in explicit_keys:
+                    issues.append(
+                        ConfigIssue(file, key_node.start_mark.line + 1, child,
+                                    "key appears twice in the same mapping; the second would silently win")
+                    )
+                explicit_keys.add(key)
             lines[child] = key_node.start_mark.line + 1
             result[key] = _construct(constructor, value_node, child, lines, issues, file)
         return result
