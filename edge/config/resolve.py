@@ -97,9 +97,14 @@ def load_profiles(directories: Sequence[Path]) -> dict[str, LoadedProfile]:
                 continue
             if profile.name != path.stem:
                 issues.append(
-                    ConfigIssue(str(path), lines.line_of(("name",)), ("name",),
-                                f"profile name must match the file name {path.stem!r}",
-                                value=profile.name, has_value=True)
+                    ConfigIssue(
+                        str(path),
+                        lines.line_of(("name",)),
+                        ("name",),
+                        f"profile name must match the file name {path.stem!r}",
+                        value=profile.name,
+                        has_value=True,
+                    )
                 )
             issues.extend(_check_profile(profile, lines))
             profiles[profile.name] = LoadedProfile(profile, lines)
@@ -112,12 +117,24 @@ def _check_profile(profile: DeviceProfileModel, lines: LineMap) -> list[ConfigIs
     issues: list[ConfigIssue] = []
     for name, point in profile.points.items():
         if point.modicon is None and point.table is None:
-            issues.append(ConfigIssue(lines.file, lines.line_of(("points", name)), ("points", name),
-                                      "a profile point needs 'register' or 'table' + 'address'"))
+            issues.append(
+                ConfigIssue(
+                    lines.file,
+                    lines.line_of(("points", name)),
+                    ("points", name),
+                    "a profile point needs 'register' or 'table' + 'address'",
+                )
+            )
         if point.type is None:
-            issues.append(ConfigIssue(lines.file, lines.line_of(("points", name)), ("points", name, "type"),
-                                      "a profile point needs 'type'",
-                                      allowed=", ".join(d.value for d in DataType)))
+            issues.append(
+                ConfigIssue(
+                    lines.file,
+                    lines.line_of(("points", name)),
+                    ("points", name, "type"),
+                    "a profile point needs 'type'",
+                    allowed=", ".join(d.value for d in DataType),
+                )
+            )
     refs: list[tuple[tuple[PathPart, ...], str]] = [
         (("quality", i, "point"), c.point) for i, c in enumerate(profile.quality)
     ]
@@ -125,15 +142,25 @@ def _check_profile(profile: DeviceProfileModel, lines: LineMap) -> list[ConfigIs
         refs.append((("heartbeat", "point"), profile.heartbeat.point))
     for path, ref in refs:
         if ref not in profile.points:
-            issues.append(ConfigIssue(lines.file, lines.line_of(path), path, "no such profile point",
-                                      value=ref, has_value=True, allowed=", ".join(profile.points),
-                                      suggestion=did_you_mean(ref, profile.points)))
+            issues.append(
+                ConfigIssue(
+                    lines.file,
+                    lines.line_of(path),
+                    path,
+                    "no such profile point",
+                    value=ref,
+                    has_value=True,
+                    allowed=", ".join(profile.points),
+                    suggestion=did_you_mean(ref, profile.points),
+                )
+            )
     return issues
 
 
 class _Resolver:
-    def __init__(self, config: ConfigModel, lines: LineMap, profiles: Mapping[str, LoadedProfile],
-                 base_dir: Path) -> None:
+    def __init__(
+        self, config: ConfigModel, lines: LineMap, profiles: Mapping[str, LoadedProfile], base_dir: Path
+    ) -> None:
         self.config = config
         self.lines = lines
         self.profiles = profiles
@@ -144,25 +171,47 @@ class _Resolver:
         self.overrides: list[OverrideRecord] = []
         self.output_names_used: dict[str, tuple[PathPart, ...]] = {}
 
-    def error(self, path: tuple[PathPart, ...], message: str, *, value: object = None, has_value: bool = False,
-              allowed: str = "", suggestion: str | None = None) -> None:
-        self.issues.append(ConfigIssue(self.lines.file, self.lines.line_of(path), path, message, value=value,
-                                       has_value=has_value, allowed=allowed, suggestion=suggestion))
+    def error(
+        self,
+        path: tuple[PathPart, ...],
+        message: str,
+        *,
+        value: object = None,
+        has_value: bool = False,
+        allowed: str = "",
+        suggestion: str | None = None,
+    ) -> None:
+        self.issues.append(
+            ConfigIssue(
+                self.lines.file,
+                self.lines.line_of(path),
+                path,
+                message,
+                value=value,
+                has_value=has_value,
+                allowed=allowed,
+                suggestion=suggestion,
+            )
+        )
 
     def warn(self, path: tuple[PathPart, ...], message: str) -> None:
-        self.warnings.append(ConfigIssue(self.lines.file, self.lines.line_of(path), path, message,
-                                         severity="warning"))
+        self.warnings.append(ConfigIssue(self.lines.file, self.lines.line_of(path), path, message, severity="warning"))
 
     def unknown(self, path: tuple[PathPart, ...], what: str, value: str, known: Sequence[str]) -> None:
-        self.error(path, f"no {what} of that name", value=value, has_value=True,
-                   allowed=", ".join(known) or "(none defined)", suggestion=did_you_mean(value, known))
+        self.error(
+            path,
+            f"no {what} of that name",
+            value=value,
+            has_value=True,
+            allowed=", ".join(known) or "(none defined)",
+            suggestion=did_you_mean(value, known),
+        )
 
     # ---- top level ---------------------------------------------------------------------------------
     def resolve(self) -> GatewaySpec:
         cfg = self.config
         if cfg.gateway.jurisdiction not in jurisdictions():
-            self.unknown(("gateway", "jurisdiction"), "jurisdiction", cfg.gateway.jurisdiction,
-                         sorted(jurisdictions()))
+            self.unknown(("gateway", "jurisdiction"), "jurisdiction", cfg.gateway.jurisdiction, sorted(jurisdictions()))
         self._unique("buses", [b.id for b in cfg.buses], "bus id")
         self._unique("devices", [d.id for d in cfg.devices], "device id")
         self._unique("instruments", [i.id for i in cfg.instruments], "instrument id")
@@ -174,8 +223,11 @@ class _Resolver:
         ack = self._ack()
         for name, path in self.output_names_used.items():
             if name not in cfg.outputs and name != "heartbeat":
-                self.warn(path, f"a rule drives output {name!r} but no output of that name is configured; "
-                                "the alarm is journaled and published but switches no relay")
+                self.warn(
+                    path,
+                    f"a rule drives output {name!r} but no output of that name is configured; "
+                    "the alarm is journaled and published but switches no relay",
+                )
         data_dir = Path(os.path.normpath(self.base_dir / cfg.gateway.data_dir))
         control = cfg.gateway.control
         return GatewaySpec(
@@ -213,27 +265,45 @@ class _Resolver:
         for d in devices:
             for p in d.points:
                 if p.point_id in seen:
-                    self.error(("devices",), f"point id {p.point_id!r} of device {d.device_id!r} is already "
-                                             f"used by {seen[p.point_id]}; give one of them another 'id'")
+                    self.error(
+                        ("devices",),
+                        f"point id {p.point_id!r} of device {d.device_id!r} is already "
+                        f"used by {seen[p.point_id]}; give one of them another 'id'",
+                    )
                 seen[p.point_id] = f"device {d.device_id!r}"
         for ins in instruments:
             for lp in ins.points:
                 if lp.point_id in seen:
-                    self.error(("instruments",), f"point id {lp.point_id!r} is already used by "
-                                                 f"{seen[lp.point_id]}")
+                    self.error(("instruments",), f"point id {lp.point_id!r} is already used by {seen[lp.point_id]}")
                 seen[lp.point_id] = f"instrument {ins.instrument_id!r}"
 
     # ---- buses -------------------------------------------------------------------------------------
     def _bus(self, model: RtuBusModel | TcpBusModel) -> BusSpec:
         if isinstance(model, RtuBusModel):
-            return BusSpec(bus_id=model.id, kind=BusKind.RTU, timeout_s=model.timeout, retries=model.retries,
-                           backoff_s=model.backoff, backoff_max_s=model.backoff_max,
-                           port=self._relative_port(model.port),
-                           baudrate=model.baudrate, data_bits=model.data_bits, parity=model.parity,
-                           stop_bits=model.stop_bits, turnaround_s=model.turnaround)
-        return BusSpec(bus_id=model.id, kind=BusKind.TCP, timeout_s=model.timeout, retries=model.retries,
-                       backoff_s=model.backoff, backoff_max_s=model.backoff_max, host=model.host,
-                       tcp_port=model.port)
+            return BusSpec(
+                bus_id=model.id,
+                kind=BusKind.RTU,
+                timeout_s=model.timeout,
+                retries=model.retries,
+                backoff_s=model.backoff,
+                backoff_max_s=model.backoff_max,
+                port=self._relative_port(model.port),
+                baudrate=model.baudrate,
+                data_bits=model.data_bits,
+                parity=model.parity,
+                stop_bits=model.stop_bits,
+                turnaround_s=model.turnaround,
+            )
+        return BusSpec(
+            bus_id=model.id,
+            kind=BusKind.TCP,
+            timeout_s=model.timeout,
+            retries=model.retries,
+            backoff_s=model.backoff,
+            backoff_max_s=model.backoff_max,
+            host=model.host,
+            tcp_port=model.port,
+        )
 
     def _relative_port(self, port: str) -> str:
         # Device paths are absolute underground; a relative one (the demo's pty link) is taken
@@ -256,8 +326,11 @@ class _Resolver:
         profile = loaded.model
         for other_index, other in enumerate(self.config.devices[:index]):
             if other.bus == model.bus and other.unit == model.unit:
-                self.error((*path, "unit"), f"unit id {model.unit} is already used on bus {model.bus!r} by "
-                                            f"device {other.id!r} (devices[{other_index}])")
+                self.error(
+                    (*path, "unit"),
+                    f"unit id {model.unit} is already used on bus {model.bus!r} by "
+                    f"device {other.id!r} (devices[{other_index}])",
+                )
         poll_s = model.poll if model.poll is not None else profile.defaults.poll
         timeout_s = bus.timeout if bus is not None else 1.0
         retries = bus.retries if bus is not None else 1
@@ -267,10 +340,13 @@ class _Resolver:
             if name not in profile.points:
                 override = model.points[name]
                 if override.type is None or (override.modicon is None and override.table is None):
-                    self.error((*path, "points", name),
-                               f"profile {profile.name!r} has no point {name!r}; to add a new point give "
-                               "'register' (or 'table' + 'address') and 'type'",
-                               allowed=", ".join(profile.points), suggestion=did_you_mean(name, profile.points))
+                    self.error(
+                        (*path, "points", name),
+                        f"profile {profile.name!r} has no point {name!r}; to add a new point give "
+                        "'register' (or 'table' + 'address') and 'type'",
+                        allowed=", ".join(profile.points),
+                        suggestion=did_you_mean(name, profile.points),
+                    )
                     continue
             if name not in names:
                 names.append(name)
@@ -281,14 +357,28 @@ class _Resolver:
         names += [n for n in profile.points if n in needed and n not in names]
         points: list[PointSpec] = []
         for name in names:
-            spec = self._point(model, profile, name, (*path, "points", name), poll_s, default_stale)
+            spec = self._point(
+                model,
+                profile=profile,
+                name=name,
+                path=(*path, "points", name),
+                poll_s=poll_s,
+                default_stale=default_stale,
+            )
             if spec is not None:
                 points.append(spec)
         conditions = tuple(
             QualityCondition(
                 point=c.point,
-                kind=(ConditionKind.BIT_SET if c.bit is not None else ConditionKind.EQUALS if c.equals is not None
-                      else ConditionKind.IN_SET if c.any_of is not None else ConditionKind.IN_RANGE),
+                kind=(
+                    ConditionKind.BIT_SET
+                    if c.bit is not None
+                    else ConditionKind.EQUALS
+                    if c.equals is not None
+                    else ConditionKind.IN_SET
+                    if c.any_of is not None
+                    else ConditionKind.IN_RANGE
+                ),
                 quality=c.quality,
                 reason=c.reason,
                 bit=c.bit,
@@ -315,8 +405,16 @@ class _Resolver:
             max_registers=profile.defaults.max_registers,
         )
 
-    def _point(self, device: DeviceModel, profile: DeviceProfileModel, name: str, path: tuple[PathPart, ...],
-               poll_s: float, default_stale: float) -> PointSpec | None:
+    def _point(
+        self,
+        device: DeviceModel,
+        *,
+        profile: DeviceProfileModel,
+        name: str,
+        path: tuple[PathPart, ...],
+        poll_s: float,
+        default_stale: float,
+    ) -> PointSpec | None:
         base = profile.points.get(name)
         override = device.points.get(name, PointOverride())
         merged = _merge(base, override)
@@ -332,8 +430,11 @@ class _Resolver:
             return None
         address += device.register_offset
         if table.is_bit_table != (merged.type is DataType.BOOL):
-            self.error((*path, "type"), f"type {merged.type.value!r} does not fit table {table.value!r}",
-                       allowed="'bool' for coils and discrete inputs; register types for registers")
+            self.error(
+                (*path, "type"),
+                f"type {merged.type.value!r} does not fit table {table.value!r}",
+                allowed="'bool' for coils and discrete inputs; register types for registers",
+            )
             return None
         scale, offset = merged.scale if merged.scale is not None else 1.0, merged.offset or 0.0
         if merged.raw_range is not None:
@@ -347,7 +448,7 @@ class _Resolver:
         label = merged.label or name
         location = override.location or device.location
         unit = merged.unit or ""
-        self._bind_rule(point_id, label, location, unit, override, path)
+        self._bind_rule(point_id, label=label, location=location, unit=unit, binding=override, path=path)
         return PointSpec(
             point_id=point_id,
             device_id=device.id,
@@ -376,8 +477,16 @@ class _Resolver:
         )
 
     # ---- rules -------------------------------------------------------------------------------------
-    def _bind_rule(self, point_id: str, label: str, location: str, unit: str, binding: RuleBinding,
-                   path: tuple[PathPart, ...]) -> None:
+    def _bind_rule(
+        self,
+        point_id: str,
+        *,
+        label: str,
+        location: str,
+        unit: str,
+        binding: RuleBinding,
+        path: tuple[PathPart, ...],
+    ) -> None:
         if binding.rule is None:
             if binding.limits or binding.rule_parameters:
                 self.error((*path, "limits"), "'limits' and 'rule_parameters' need a 'rule'")
@@ -394,16 +503,22 @@ class _Resolver:
         except TemplateParameterError as exc:
             self.error((*path, "rule_parameters"), str(exc))
             return
-        problem = check_unit(unit, tmpl.unit, lel_vol_percent=tmpl.lel_vol_percent) if unit else (
-            f"the point has no unit; rule {binding.rule!r} compares in {tmpl.unit!r}"
+        problem = (
+            check_unit(unit, tmpl.unit, lel_vol_percent=tmpl.lel_vol_percent)
+            if unit
+            else (f"the point has no unit; rule {binding.rule!r} compares in {tmpl.unit!r}")
         )
         if problem:
             self.error((*path, "unit"), problem, value=unit, has_value=True)
             return
         try:
             rules, records = build_point_rules(
-                point_id, location, tmpl, [_limit_override(lim) for lim in binding.limits],
-                override_reason=binding.override_reason, label=label,
+                point_id,
+                location,
+                tmpl,
+                [_limit_override(lim) for lim in binding.limits],
+                override_reason=binding.override_reason,
+                label=label,
             )
         except ValueError as exc:
             self.error((*path, "limits"), str(exc))
@@ -426,18 +541,37 @@ class _Resolver:
                 self.unknown(path, "named group in 'pattern'", group, sorted(groups))
             label = lp.label or group
             location = model.location
-            self._bind_rule(lp.id, label, location, lp.unit, lp, path)
-            points.append(LinePointSpec(
-                point_id=lp.id, group=group, label=label, location=location, unit=lp.unit, scale=lp.scale,
-                offset=lp.offset, measuring_range=lp.range,
-                stale_after_s=lp.stale_after if lp.stale_after is not None else 3 * model.poll + 2,
-                stuck_after_s=lp.stuck_after, rule=lp.rule, rule_parameters=dict(lp.rule_parameters),
-                rule_overrides=tuple(lim.model_dump() for lim in lp.limits), override_reason=lp.override_reason,
-            ))
+            self._bind_rule(lp.id, label=label, location=location, unit=lp.unit, binding=lp, path=path)
+            points.append(
+                LinePointSpec(
+                    point_id=lp.id,
+                    group=group,
+                    label=label,
+                    location=location,
+                    unit=lp.unit,
+                    scale=lp.scale,
+                    offset=lp.offset,
+                    measuring_range=lp.range,
+                    stale_after_s=lp.stale_after if lp.stale_after is not None else 3 * model.poll + 2,
+                    stuck_after_s=lp.stuck_after,
+                    rule=lp.rule,
+                    rule_parameters=dict(lp.rule_parameters),
+                    rule_overrides=tuple(lim.model_dump() for lim in lp.limits),
+                    override_reason=lp.override_reason,
+                )
+            )
         return InstrumentSpec(
-            instrument_id=model.id, port=model.port, baudrate=model.baudrate, data_bits=model.data_bits,
-            parity=model.parity, stop_bits=model.stop_bits, pattern=model.pattern, encoding=model.encoding,
-            line_terminator=model.terminator, poll_command=model.poll_command, poll_interval_s=model.poll,
+            instrument_id=model.id,
+            port=model.port,
+            baudrate=model.baudrate,
+            data_bits=model.data_bits,
+            parity=model.parity,
+            stop_bits=model.stop_bits,
+            pattern=model.pattern,
+            encoding=model.encoding,
+            line_terminator=model.terminator,
+            poll_command=model.poll_command,
+            poll_interval_s=model.poll,
             points=tuple(points),
         )
 
@@ -455,10 +589,13 @@ class _Resolver:
             used[key] = name
             fail_safe = out.fail_safe
             if name in ("power_trip", "heartbeat") and not fail_safe:
-                self.warn((*path, "fail_safe"), f"{name!r} is not fail_safe: a dead gateway or a cut cable "
-                                                "will not de-energize it")
-            outputs.append(OutputSpec(name=name, device_id=out.device, coil=out.coil, fail_safe=fail_safe,
-                                      verify=out.verify))
+                self.warn(
+                    (*path, "fail_safe"),
+                    f"{name!r} is not fail_safe: a dead gateway or a cut cable will not de-energize it",
+                )
+            outputs.append(
+                OutputSpec(name=name, device_id=out.device, coil=out.coil, fail_safe=fail_safe, verify=out.verify)
+            )
         return tuple(outputs)
 
     def _ack(self) -> AckInputSpec | None:
@@ -488,8 +625,13 @@ def _merge(base: RegisterFields | None, override: RegisterFields) -> RegisterFie
 
 
 def _limit_override(model: LimitOverrideModel) -> LimitOverride:
-    return LimitOverride(threshold=model.threshold, limit=model.limit, clear_limit=model.clear_limit,
-                         on_delay_s=model.on_delay, extra_outputs=tuple(model.extra_outputs))
+    return LimitOverride(
+        threshold=model.threshold,
+        limit=model.limit,
+        clear_limit=model.clear_limit,
+        on_delay_s=model.on_delay,
+        extra_outputs=tuple(model.extra_outputs),
+    )
 
 
 def load_config(path: Path, *, extra_profile_dirs: Sequence[Path] = ()) -> LoadedConfig:
@@ -505,5 +647,10 @@ def load_config(path: Path, *, extra_profile_dirs: Sequence[Path] = ()) -> Loade
     spec = resolver.resolve()
     if resolver.issues:
         raise ConfigError(resolver.issues)
-    return LoadedConfig(spec=spec, rules=tuple(resolver.rules), overrides=tuple(resolver.overrides),
-                        warnings=tuple(resolver.warnings), profiles=profiles)
+    return LoadedConfig(
+        spec=spec,
+        rules=tuple(resolver.rules),
+        overrides=tuple(resolver.overrides),
+        warnings=tuple(resolver.warnings),
+        profiles=profiles,
+    )

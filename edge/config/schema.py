@@ -119,7 +119,6 @@ class QualityConditionModel(StrictModel):
     reason: QualityReason
     message: str = ""
 
-
     @model_validator(mode="after")
     def verify_one_test(self) -> QualityConditionModel:
         given = [k for k in ("bit", "equals", "any_of", "range") if getattr(self, k) is not None]

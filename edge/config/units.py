@@ -57,9 +57,7 @@ def parse_baudrate(value: object) -> int:
         else:
             rate = float(text)
     except ValueError:
-        raise ValueError(
-            f"{value!r} is not a baud rate; allowed: {', '.join(map(str, _BAUDRATES))}"
-        ) from None
+        raise ValueError(f"{value!r} is not a baud rate; allowed: {', '.join(map(str, _BAUDRATES))}") from None
     if rate not in _BAUDRATES:
         raise ValueError(f"{value!r} is not a standard baud rate; allowed: {', '.join(map(str, _BAUDRATES))}")
     return int(rate)

@@ -49,14 +49,19 @@ def _model_at(root: type[BaseModel], loc: Sequence[PathPart], data: Any) -> type
                 nxt.extend(_unwrap(typing.get_args(cand)[0]))
             elif origin is dict and isinstance(part, str):
                 nxt.extend(_unwrap(typing.get_args(cand)[1]))
-        node = node.get(part) if isinstance(node, Mapping) else (
-            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None
+        node = (
+            node.get(part)
+            if isinstance(node, Mapping)
+            else (node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
         )
         # Discriminated unions: keep the member whose literal 'type' matches the data.
         if isinstance(node, Mapping) and "type" in node:
             typed = [
-                c for c in nxt
-                if isinstance(c, type) and issubclass(c, BaseModel) and "type" in c.model_fields
+                c
+                for c in nxt
+                if isinstance(c, type)
+                and issubclass(c, BaseModel)
+                and "type" in c.model_fields
                 and node["type"] in typing.get_args(c.model_fields["type"].annotation)
             ]
             nxt = typed or nxt
@@ -98,9 +103,9 @@ def _data_path(loc: Sequence[Any], data: Any) -> tuple[PathPart, ...]:
 def _value_at(path: Sequence[PathPart], data: Any) -> tuple[bool, object]:
     node = data
     for part in path:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_mapping = isinstance(node, Mapping) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_mapping or in_list:
             node = node[part]
         else:
             return False, None

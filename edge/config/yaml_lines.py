@@ -31,6 +31,7 @@ class LineMap:
 def _construct(
     constructor: yaml.SafeLoader,
     node: yaml.Node,
+    *,
     path: tuple[PathPart, ...],
     lines: dict[tuple[PathPart, ...], int],
     issues: list[ConfigIssue],
@@ -49,15 +50,22 @@ def _construct(
             if index >= first_explicit:
                 if key in explicit_keys:
                     issues.append(
-                        ConfigIssue(file, key_node.start_mark.line + 1, child,
-                                    "key appears twice in the same mapping; the second would silently win")
+                        ConfigIssue(
+                            file,
+                            key_node.start_mark.line + 1,
+                            child,
+                            "key appears twice in the same mapping; the second would silently win",
+                        )
                     )
                 explicit_keys.add(key)
             lines[child] = key_node.start_mark.line + 1
-            result[key] = _construct(constructor, value_node, child, lines, issues, file)
+            result[key] = _construct(constructor, value_node, path=child, lines=lines, issues=issues, file=file)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(constructor, item, (*path, i), lines, issues, file) for i, item in enumerate(node.value)]
+        return [
+            _construct(constructor, item, path=(*path, i), lines=lines, issues=issues, file=file)
+            for i, item in enumerate(node.value)
+        ]
     return constructor.construct_object(node, deep=True)
 
 
@@ -84,7 +92,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, LineMap]:
     if node is None:
         return {}, line_map
     issues: list[ConfigIssue] = []
-    data = _construct(yaml.SafeLoader(""), node, (), line_map.lines, issues, file)
+    data = _construct(yaml.SafeLoader(""), node, path=(), lines=line_map.lines, issues=issues, file=file)
     if issues:
         raise ConfigError(issues)
     return data, line_map

@@ -1,0 +1,330 @@
+"""The composition root: builds every gateway component from the resolved config and runs them.
+
+The statutory path is ``Gateway.on_reading``: a plain synchronous call chain health -> rules -> alarm
+manager -> desired relay states, made by the bus owner the moment a device's registers are decoded.
+Nothing queues, drops or overrides it; publishing and journaling happen after the relays are told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from edge.alarms.events import AlarmEvent
+from edge.alarms.journal import AlarmJournal, JournalWriter
+from edge.alarms.manager import AlarmCommandError, AlarmManager
+from edge.clock import Clock
+from edge.config.resolve import LoadedConfig
+from edge.config.resolved import BusKind
+from edge.control import ControlError, ControlServer
+from edge.outputs.ack_button import AckButton
+from edge.outputs.publisher import LocalPublisher, reading_to_dict
+from edge.outputs.relays import RelayDriver
+from edge.readings import Reading
+from edge.rules.signals import ConditionChange, Priority, SignalClass
+from edge.rules.thresholds import RuleEngine
+from edge.sensors.health import HealthMonitor
+from edge.sensors.modbus_bus import ModbusBus
+from edge.sensors.serial_line import SerialInstrument
+from edge.systemd import SystemdNotifier
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+RESTART_BACKOFF_S = (1.0, 30.0)
+
+
+class Gateway:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        clock: Clock,
+        notifier: SystemdNotifier | None = None,
+        zmq_context: zmq.asyncio.Context | None = None,
+    ) -> None:
+        spec = loaded.spec
+        self.spec = spec
+        self.clock = clock
+        self.notifier = notifier or SystemdNotifier()
+        self.started_mono = clock.monotonic()
+        self._zmq = zmq_context or zmq.asyncio.Context()
+        self._owns_zmq = zmq_context is None
+
+        data_dir = Path(spec.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = AlarmJournal(data_dir / "alarms.sqlite")
+        self.journal_writer = JournalWriter(self.journal)
+        self.alarms = AlarmManager(
+            clock=clock,
+            chatter_count=spec.alarms.chatter_count,
+            chatter_window_s=spec.alarms.chatter_window_s,
+            flood_on_count=spec.alarms.flood_on_count,
+            flood_off_count=spec.alarms.flood_off_count,
+            flood_window_s=spec.alarms.flood_window_s,
+            start_seq=self.journal.last_seq(),
+        )
+        # Alarms that were standing when the gateway last stopped (or was killed) stand again.
+        self.alarms.restore(self.journal.events())
+        self.rules = RuleEngine(loaded.rules)
+        points: list[Any] = [p for d in spec.devices for p in d.points]
+        points += [p for ins in spec.instruments for p in ins.points]
+        self.health = HealthMonitor(points)
+        self.latest: dict[str, Reading] = {}
+        self.readings_seen = 0
+
+        self.publisher = (
+            LocalPublisher(zmq.Context.instance(), spec.publish_endpoint) if spec.publish_endpoint else None
+        )
+        self.buses: dict[str, ModbusBus] = {
+            bus.bus_id: ModbusBus(bus, spec.devices_on(bus.bus_id), clock=clock, sink=self.on_reading)
+            for bus in spec.buses
+        }
+        self.instruments = [SerialInstrument(ins, clock=clock, sink=self.on_reading) for ins in spec.instruments]
+        bus_for_device = {d.device_id: (self.buses[d.bus_id], d.unit_id) for d in spec.devices}
+        self.relays = RelayDriver(
+            spec.outputs,
+            bus_for_device=bus_for_device,
+            clock=clock,
+            on_fault=self.on_output_fault,
+            refresh_s=spec.alarms.heartbeat_period_s,
+        )
+        self.ack_button: AckButton | None = None
+        if spec.ack_input is not None:
+            bus, unit_id = bus_for_device[spec.ack_input.device_id]
+            self.ack_button = AckButton(spec.ack_input, bus=bus, unit_id=unit_id, on_press=self._ack_pressed)
+        self.control = ControlServer(self._zmq, spec.control_endpoint, self)
+        self.task_faults: dict[str, str] = {}
+        self._stopping = False
+        for record in loaded.overrides:
+            (log.warning if record.loosens else log.info)("site override %s", record.describe())
+        self.relays.set_desired(self.alarms.desired_outputs())
+
+    # ---- the reading path (synchronous, statutory) -------------------------------------------------
+    def on_reading(self, reading: Reading) -> None:
+        reading = self.health.check(reading)
+        changes = self.rules.evaluate(reading)
+        if changes:
+            self._apply_changes(changes)
+        self.latest[reading.point_id] = reading
+        self.readings_seen += 1
+        if self.publisher is not None:
+            self.publisher.reading(reading)
+
+    def _apply_changes(self, changes: Iterable[ConditionChange]) -> None:
+        events: list[AlarmEvent] = []
+        for change in changes:
+            events += self.alarms.apply(change)
+        self._after_alarm_events(events)
+
+    def _after_alarm_events(self, events: list[AlarmEvent]) -> None:
+        if not events:
+            return
+        # Relays first: the journal and displays can wait a millisecond, a power trip cannot.
+        self.relays.set_desired(self.alarms.desired_outputs())
+        self.journal_writer.submit(events)
+        for event in events:
+            level = logging.WARNING if event.priority <= Priority.HIGH else logging.INFO
+            log.log(
+                level,
+                "alarm %s %s state=%s priority=%s value=%s limit=%s: %s",
+                event.alarm_id,
+                event.transition.value,
+                event.state.value,
+                event.priority.name,
+                event.value,
+                event.limit,
+                event.message,
+            )
+            if self.publisher is not None:
+                self.publisher.alarm(event)
+
+    def on_output_fault(self, name: str, detail: str | None) -> None:
+        now_mono, now_wall = self.clock.monotonic(), self.clock.wall()
+        output = next(o for o in self.spec.outputs if o.name == name)
+        change = ConditionChange(
+            condition_id=f"output.{name}:malfunction",
+            point_id=f"output.{name}",
+            signal=SignalClass.MALFUNCTION,
+            priority=Priority.HIGH,
+            active=detail is not None,
+            statutory=True,  # a relay that cannot trip power is as serious as the gas it guards
+            latch=False,
+            value=None,
+            limit=None,
+            unit="",
+            message=(
+                f"Output {name} (device {output.device_id} coil {output.coil}) failed: {detail}: "
+                "check the relay module, its supply and the bus"
+                if detail is not None
+                else f"Output {name} (device {output.device_id} coil {output.coil}) works again"
+            ),
+            action="check the relay module, its supply and the bus",
+            source="minegate output self-check",
+            outputs=(),
+            t_mono=now_mono,
+            t_wall=now_wall,
+        )
+        self._apply_changes([change])
+
+    def _ack_pressed(self) -> None:
+        self._after_alarm_events(self.alarms.acknowledge(None, user="ack-button"))
+
+    # ---- control -----------------------------------------------------------------------------------
+    def handle_control(self, request: dict[str, Any]) -> dict[str, Any]:
+        cmd = request["cmd"]
+        user = str(request.get("user") or "cli")
+        alarm_id = request.get("alarm_id")
+        try:
+            if cmd == "status":
+                return self.status()
+            if cmd == "alarms":
+                return {"alarms": [e.to_dict() for e in self.alarms.snapshot()]}
+            if cmd == "ack":
+                events = self.alarms.acknowledge(alarm_id, user=user)
+            elif cmd == "reset":
+                events = self.alarms.reset(alarm_id, user=user)
+            elif cmd == "shelve":
+                events = self.alarms.shelve(
+                    str(alarm_id),
+                    duration_s=float(request["duration_s"]),
+                    user=user,
+                    reason=str(request.get("reason", "")),
+                )
+            elif cmd == "unshelve":
+                events = self.alarms.unshelve(str(alarm_id), user=user)
+            else:
+                raise ControlError(f"unknown command {cmd!r}; allowed: status, alarms, ack, reset, shelve, unshelve")
+        except AlarmCommandError as exc:
+            raise ControlError(str(exc)) from None
+        self._after_alarm_events(events)
+        return {"events": [e.to_dict() for e in events]}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "gateway_id": self.spec.gateway_id,
+            "site": self.spec.site,
+            "uptime_s": self.clock.monotonic() - self.started_mono,
+            "healthy": not self.task_faults,
+            "task_faults": dict(self.task_faults),
+            "readings_seen": self.readings_seen,
+            "points": {pid: reading_to_dict(r) for pid, r in sorted(self.latest.items())},
+            "alarms": [e.to_dict() for e in self.alarms.snapshot()],
+            "flood": self.alarms.flood_active,
+            "outputs": self.relays.state(),
+            "devices": {dev: c.to_dict() for bus in self.buses.values() for dev, c in bus.counters.items()},
+            "buses": {bid: {"connected": b.connected} for bid, b in self.buses.items()},
+            "journal": {
+                "durable_seq": self.journal_writer.durable_seq,
+                "backlog": self.journal_writer.backlog,
+            },
+            "publisher": ({"sent": self.publisher.sent, "dropped": self.publisher.dropped} if self.publisher else None),
+        }
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+    async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """Restart a crashed component with back-off; the heartbeat relay drops while it is down."""
+        delay = RESTART_BACKOFF_S[0]
+        while True:
+            try:
+                await factory()
+                return
+            except Exception as exc:
+                self.task_faults[name] = f"{type(exc).__name__}: {exc}"
+                self.relays.healthy = False
+                log.exception("task %s crashed; restarting in %.0f s", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_BACKOFF_S[1])
+            self.task_faults.pop(name, None)
+            self.relays.healthy = not self.task_faults
+
+    async def _tick(self) -> None:
+        watchdog_every = self.notifier.watchdog_interval_s
+        last_watchdog = self.clock.monotonic()
+        while True:
+            await asyncio.sleep(TICK_S)
+            self._after_alarm_events(self.alarms.tick())
+            now_mono, now_wall = self.clock.monotonic(), self.clock.wall()
+            for reading in self.health.stale(now_mono, now_wall):
+                self.on_reading(reading)
+            self.relays.healthy = not self.task_faults
+            if watchdog_every is not None and now_mono - last_watchdog >= watchdog_every:
+                self.notifier.watchdog()
+                last_watchdog = now_mono
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None), then leave outputs safe."""
+        stop = stop or _signal_event()
+        log.info(
+            "gateway %s starting: %d buses, %d devices, %d instruments, %d rules, jurisdiction %s",
+            self.spec.gateway_id,
+            len(self.spec.buses),
+            len(self.spec.devices),
+            len(self.spec.instruments),
+            len(self.rules.active_conditions()) + len(self.spec.devices),
+            self.spec.jurisdiction,
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self.journal_writer.run(), name="alarm-journal"),
+                    group.create_task(self.control.run(), name="control"),
+                    group.create_task(self._supervise("tick", self._tick), name="tick"),
+                    group.create_task(self._supervise("relays", self.relays.run), name="relays"),
+                ]
+                for bus_id, bus in self.buses.items():
+                    tasks.append(group.create_task(self._supervise(f"bus:{bus_id}", bus.run), name=f"bus:{bus_id}"))
+                for ins in self.instruments:
+                    tasks.append(
+                        group.create_task(
+                            self._supervise(f"instrument:{ins.spec.instrument_id}", ins.run),
+                            name=f"instrument:{ins.spec.instrument_id}",
+                        )
+                    )
+                if self.ack_button is not None:
+                    tasks.append(
+                        group.create_task(self._supervise("ack-button", self.ack_button.run), name="ack-button")
+                    )
+                self.notifier.ready(f"polling {len(self.spec.devices)} devices")
+                await stop.wait()
+                self._stopping = True
+                self.notifier.stopping()
+                log.info("stopping: putting outputs in their safe state")
+                try:
+                    async with asyncio.timeout(5.0):
+                        await self.relays.safe_state()
+                except (TimeoutError, Exception) as exc:
+                    log.error("could not confirm the safe state of every output: %s", exc)
+                for task in tasks:
+                    task.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.journal_writer.close()
+            self.journal.close()
+            if self.publisher is not None:
+                self.publisher.close()
+            if self._owns_zmq:
+                self._zmq.term()
+            self.notifier.close()
+            log.info("gateway %s stopped", self.spec.gateway_id)
+
+
+def _signal_event() -> asyncio.Event:
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, event.set)
+    return event
+
+
+def bus_kinds(loaded: LoadedConfig) -> dict[str, BusKind]:
+    return {b.bus_id: b.kind for b in loaded.spec.buses}
