@@ -52,9 +52,7 @@ class AlarmJournal:
         self._closed = False
         # Autocommit mode (isolation_level=None) so transactions are exactly the BEGIN/COMMIT written here;
         # check_same_thread=False because the JournalWriter thread writes and the loop thread reads at start.
-        self._conn = sqlite3.connect(
-            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
+        self._conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         try:
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -113,9 +111,7 @@ class AlarmJournal:
                         row,
                     )
                     if cursor.rowcount == 0:
-                        stored = self._conn.execute(
-                            "SELECT body FROM alarm_events WHERE seq = ?", (row[0],)
-                        ).fetchone()
+                        stored = self._conn.execute("SELECT body FROM alarm_events WHERE seq = ?", (row[0],)).fetchone()
                         if stored is None or bytes(stored[0]) != row[4]:
                             raise JournalError(
                                 f"alarm journal {self._path}: seq {row[0]} is already stored with "
@@ -251,9 +247,7 @@ class JournalWriter:
             await progress.wait()
             if self._durable < target and self._stopped.is_set() and not self._running:
                 missing = target - self._durable
-                raise RuntimeError(
-                    f"alarm journal writer stopped with {missing} submitted event(s) not durable"
-                )
+                raise RuntimeError(f"alarm journal writer stopped with {missing} submitted event(s) not durable")
 
     async def close(self) -> None:
         """Write everything submitted, then stop ``run()`` and the thread. Idempotent."""

@@ -87,9 +87,7 @@ class AlarmManager:
         max_shelve_s: float = DEFAULT_MAX_SHELVE_S,
     ) -> None:
         if chatter_count < 2:
-            raise ValueError(
-                f"chatter_count must be >= 2 (one activation is no chatter), got {chatter_count}"
-            )
+            raise ValueError(f"chatter_count must be >= 2 (one activation is no chatter), got {chatter_count}")
         if not 0 < flood_off_count <= flood_on_count:
             raise ValueError(
                 f"need 0 < flood_off_count <= flood_on_count, got off={flood_off_count} on={flood_on_count}"
@@ -138,9 +136,7 @@ class AlarmManager:
         if change.statutory and alarm.shelved:
             # The condition became statutory (profile change) while shelved: statutory alarms cannot be.
             alarm.shelved_until_mono = alarm.shelve_expires_wall = None
-            events.append(
-                self._emit(alarm, Transition.UNSHELVED, change, user=SYSTEM_USER, note="statutory alarm")
-            )
+            events.append(self._emit(alarm, Transition.UNSHELVED, change, user=SYSTEM_USER, note="statutory alarm"))
 
         if change.active == alarm.active:
             return events  # same state again: value updates are not transitions and are not journaled
@@ -157,9 +153,7 @@ class AlarmManager:
         return events
 
     # ----------------------------------------------------------------------------------- operator actions
-    def acknowledge(
-        self, alarm_id: str | None, *, user: str, now_mono: float | None = None
-    ) -> list[AlarmEvent]:
+    def acknowledge(self, alarm_id: str | None, *, user: str, now_mono: float | None = None) -> list[AlarmEvent]:
         """Acknowledge one alarm, or every unacknowledged alarm when ``alarm_id`` is None."""
         targets = self._targets(alarm_id)
         events: list[AlarmEvent] = []
@@ -238,9 +232,7 @@ class AlarmManager:
         for alarm in self._alarms.values():
             if alarm.shelved_until_mono is not None and now >= alarm.shelved_until_mono:
                 alarm.shelved_until_mono = alarm.shelve_expires_wall = None
-                events.append(
-                    self._emit(alarm, Transition.UNSHELVED, None, user=SYSTEM_USER, note="shelving expired")
-                )
+                events.append(self._emit(alarm, Transition.UNSHELVED, None, user=SYSTEM_USER, note="shelving expired"))
             _drop_older(alarm.activations_mono, now - self._chatter_window_s)
             if alarm.chattering and not alarm.activations_mono:
                 alarm.chattering = False
@@ -270,9 +262,7 @@ class AlarmManager:
             if not (alarm.active or alarm.latched):
                 continue
             if not alarm.attributes.statutory and (
-                alarm.shelved
-                or alarm.chattering
-                or (self._flood_active and alarm.attributes.priority > Priority.HIGH)
+                alarm.shelved or alarm.chattering or (self._flood_active and alarm.attributes.priority > Priority.HIGH)
             ):
                 continue
             outputs = set(alarm.attributes.outputs)

@@ -151,8 +151,7 @@ def _checked_registers(registers: Sequence[int], data_type: DataType) -> list[in
     expected = register_count(data_type)
     if len(registers) != expected:
         raise CodecError(
-            f"{data_type.value} needs exactly {expected} register(s), "
-            f"got {len(registers)}: {list(registers)!r}"
+            f"{data_type.value} needs exactly {expected} register(s), got {len(registers)}: {list(registers)!r}"
         )
     words: list[int] = []
     for position, register in enumerate(registers):

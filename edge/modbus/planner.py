@@ -171,15 +171,11 @@ def plan_one_per_span(spans: Iterable[RegisterSpan]) -> list[ReadRequest]:
     """The naive plan, one read per span, in the same order as ``plan_reads``; the baseline to compare to."""
     by_table = _validated_by_table(spans, DEFAULT_LIMITS)
     return [
-        ReadRequest(table, span.address, span.count, (span,))
-        for table, table_spans in by_table
-        for span in table_spans
+        ReadRequest(table, span.address, span.count, (span,)) for table, table_spans in by_table for span in table_spans
     ]
 
 
-def _validated_by_table(
-    spans: Iterable[RegisterSpan], limits: PlannerLimits
-) -> list[tuple[Table, list[RegisterSpan]]]:
+def _validated_by_table(spans: Iterable[RegisterSpan], limits: PlannerLimits) -> list[tuple[Table, list[RegisterSpan]]]:
     """Spans grouped per table in function-code order, each group sorted by (address, count, key)."""
     seen: set[str] = set()
     grouped: dict[Table, list[RegisterSpan]] = {}

@@ -100,9 +100,7 @@ def transaction_time_s(req: ReadRequest, framing: SerialFraming, *, turnaround_s
     return characters * framing.char_time_s + 2 * framing.silent_interval_s + turnaround_s
 
 
-def cycle_time_s(
-    requests: Sequence[ReadRequest], framing: SerialFraming, *, turnaround_s: float = 0.005
-) -> float:
+def cycle_time_s(requests: Sequence[ReadRequest], framing: SerialFraming, *, turnaround_s: float = 0.005) -> float:
     """Bus time of one poll cycle of a device: its reads one after another."""
     return sum(transaction_time_s(req, framing, turnaround_s=turnaround_s) for req in requests)
 

@@ -116,9 +116,7 @@ def _high(
 
 
 def _fixed(template: RuleTemplate) -> TemplateSpec:
-    return TemplateSpec(
-        name=template.name, description=template.description, parameters=(), build=lambda _: template
-    )
+    return TemplateSpec(name=template.name, description=template.description, parameters=(), build=lambda _: template)
 
 
 # -- United States, coal (30 CFR Part 75 / 30 U.S.C. 863) --------------------------------------------------
@@ -295,9 +293,7 @@ def _us_co_belt(parameters: Mapping[str, float]) -> RuleTemplate:
                 SignalClass.ALARM,
                 ambient + 10.0,
                 priority=Priority.CRITICAL,
-                action=(
-                    "withdraw persons from the affected areas unless the cause is known not to be a hazard"
-                ),
+                action=("withdraw persons from the affected areas unless the cause is known not to be a hazard"),
                 source="30 CFR 75.351 CO alarm 10 ppm above ambient [R]",
                 outputs=ALARM_OUTPUTS,
                 latch=True,
@@ -581,7 +577,6 @@ def template(jurisdiction: str, name: str, *, parameters: Mapping[str, float] | 
     if unexpected:
         accepted = ", ".join(spec.parameters) or "none"
         raise TemplateParameterError(
-            f"template {jurisdiction}/{name} does not take parameter(s) {', '.join(unexpected)} "
-            f"(accepted: {accepted})"
+            f"template {jurisdiction}/{name} does not take parameter(s) {', '.join(unexpected)} (accepted: {accepted})"
         )
     return spec.build(given)

@@ -120,9 +120,7 @@ def _apply(
         )
         if new != old
     ]
-    outputs = statutory.outputs + tuple(
-        dict.fromkeys(o for o in override.extra_outputs if o not in statutory.outputs)
-    )
+    outputs = statutory.outputs + tuple(dict.fromkeys(o for o in override.extra_outputs if o not in statutory.outputs))
     source = statutory.source
     if any(r.loosens for r in records):
         source += f"; site-loosened: {reason}"

@@ -148,9 +148,7 @@ class PointRules:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise RuleDefinitionError(f"point {self.point_id!r}: duplicate condition names {duplicates}")
-        if self.lel_vol_percent is not None and not (
-            math.isfinite(self.lel_vol_percent) and self.lel_vol_percent > 0
-        ):
+        if self.lel_vol_percent is not None and not (math.isfinite(self.lel_vol_percent) and self.lel_vol_percent > 0):
             raise RuleDefinitionError(f"point {self.point_id!r}: lel_vol_percent must be > 0")
 
 
@@ -287,9 +285,7 @@ class RuleEngine:
         return [change]
 
     @staticmethod
-    def _malfunction_change(
-        state: _PointState, reading: Reading, *, active: bool, reason: str
-    ) -> ConditionChange:
+    def _malfunction_change(state: _PointState, reading: Reading, *, active: bool, reason: str) -> ConditionChange:
         rules = state.rules
         if active:
             message = f"{rules.label} sensor at {rules.location} malfunction: {reason}"
@@ -325,9 +321,7 @@ class RuleEngine:
 
     # -- thresholds --------------------------------------------------------------------------------------
 
-    def _evaluate_thresholds(
-        self, state: _PointState, reading: Reading, value: float
-    ) -> list[ConditionChange]:
+    def _evaluate_thresholds(self, state: _PointState, reading: Reading, value: float) -> list[ConditionChange]:
         changes: list[ConditionChange] = []
         now = reading.t_mono
         for threshold, tstate in zip(state.rules.thresholds, state.thresholds, strict=True):

@@ -139,9 +139,7 @@ def test_every_event_reported_durable_survives_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "alarms.db"
     repo_root = Path(edge.__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(repo_root)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, env=env, text=True
-    )
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, env=env, text=True)
     assert child.stdout is not None
     reported: list[int] = []
     try:

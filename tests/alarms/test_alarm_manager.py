@@ -67,9 +67,7 @@ def ch4_trip(clock: FakeClock, *, active: bool = True, value: float = 1.6) -> Co
 
 
 def fan_vib(clock: FakeClock, *, active: bool = True) -> ConditionChange:
-    return change(
-        clock, FAN_VIB, active=active, statutory=False, priority=Priority.MEDIUM, outputs=("beacon_fan",)
-    )
+    return change(clock, FAN_VIB, active=active, statutory=False, priority=Priority.MEDIUM, outputs=("beacon_fan",))
 
 
 def ml_warn(clock: FakeClock, condition_id: str = ML_WARN, *, active: bool = True) -> ConditionChange:
@@ -119,9 +117,7 @@ def test_activate_ack_clear_returns_to_normal(clock: FakeClock, manager: AlarmMa
     assert manager.snapshot() == []
 
 
-def test_clear_before_ack_is_rtn_unack_and_ack_makes_it_normal(
-    clock: FakeClock, manager: AlarmManager
-) -> None:
+def test_clear_before_ack_is_rtn_unack_and_ack_makes_it_normal(clock: FakeClock, manager: AlarmManager) -> None:
     manager.apply(change(clock))
     [cleared] = manager.apply(change(clock, active=False))
     assert cleared.state is AlarmState.RTN_UNACK
@@ -185,18 +181,14 @@ def test_acknowledge_all_acks_every_unacknowledged_alarm(clock: FakeClock, manag
 
 
 def test_malfunction_is_an_alarm_with_its_own_outputs(clock: FakeClock, manager: AlarmManager) -> None:
-    fault = change(
-        clock, "ch4_tg_mm12:malfunction", signal=SignalClass.MALFUNCTION, outputs=("siren", "fault_lamp")
-    )
+    fault = change(clock, "ch4_tg_mm12:malfunction", signal=SignalClass.MALFUNCTION, outputs=("siren", "fault_lamp"))
     [event] = manager.apply(fault)
     assert event.signal is SignalClass.MALFUNCTION
     assert manager.desired_outputs() == {"siren", "fault_lamp"}
 
 
 # -------------------------------------------------------------------------------------------- latching
-def test_latched_trip_holds_its_output_until_reset_after_clear(
-    clock: FakeClock, manager: AlarmManager
-) -> None:
+def test_latched_trip_holds_its_output_until_reset_after_clear(clock: FakeClock, manager: AlarmManager) -> None:
     [tripped] = manager.apply(ch4_trip(clock))
     assert tripped.latched
     manager.acknowledge(CH4_TRIP, user="deputy")
@@ -217,18 +209,14 @@ def test_latched_trip_holds_its_output_until_reset_after_clear(
     assert manager.reset(CH4_TRIP, user="deputy") == []  # nothing left to reset
 
 
-def test_latched_unacknowledged_trip_keeps_the_siren_after_clear(
-    clock: FakeClock, manager: AlarmManager
-) -> None:
+def test_latched_unacknowledged_trip_keeps_the_siren_after_clear(clock: FakeClock, manager: AlarmManager) -> None:
     manager.apply(ch4_trip(clock))
     [cleared] = manager.apply(ch4_trip(clock, active=False, value=0.8))
     assert (cleared.state, cleared.latched) == (AlarmState.RTN_UNACK, True)
     assert manager.desired_outputs() == {"siren", "power_trip"}
 
 
-def test_reset_all_skips_alarms_whose_condition_is_still_active(
-    clock: FakeClock, manager: AlarmManager
-) -> None:
+def test_reset_all_skips_alarms_whose_condition_is_still_active(clock: FakeClock, manager: AlarmManager) -> None:
     manager.apply(ch4_trip(clock))
     manager.apply(change(clock, "ch4_tg_mm13:trip", latch=True, outputs=("power_trip_13",)))
     manager.apply(ch4_trip(clock, active=False, value=0.5))
@@ -257,9 +245,7 @@ def test_shelving_needs_a_reason_and_a_bounded_duration(
         manager.shelve(FAN_VIB, duration_s=duration_s, user="op", reason=reason)
 
 
-def test_shelved_alarm_is_silent_but_tracked_and_unshelves_at_expiry(
-    clock: FakeClock, manager: AlarmManager
-) -> None:
+def test_shelved_alarm_is_silent_but_tracked_and_unshelves_at_expiry(clock: FakeClock, manager: AlarmManager) -> None:
     manager.apply(fan_vib(clock))
     [shelved] = manager.shelve(FAN_VIB, duration_s=600, user="op", reason="bearing replacement booked")
     assert (shelved.transition, shelved.shelved, shelved.note) == (
@@ -338,18 +324,14 @@ def test_non_statutory_chattering_alarm_is_flagged_and_silenced_until_quiet(
     assert manager.desired_outputs() == {"beacon_fan"}
 
 
-def test_statutory_chattering_alarm_is_flagged_but_never_suppressed(
-    clock: FakeClock, manager: AlarmManager
-) -> None:
+def test_statutory_chattering_alarm_is_flagged_but_never_suppressed(clock: FakeClock, manager: AlarmManager) -> None:
     events = chatter(clock, manager, change(clock), 3)
     assert [e.transition for e in events].count(Transition.CHATTER_ON) == 1
     manager.apply(change(clock))
     assert manager.desired_outputs() == {"siren", "beacon"}
 
 
-def test_activations_spread_wider_than_the_window_are_not_chatter(
-    clock: FakeClock, manager: AlarmManager
-) -> None:
+def test_activations_spread_wider_than_the_window_are_not_chatter(clock: FakeClock, manager: AlarmManager) -> None:
     events: list[AlarmEvent] = []
     for _ in range(5):
         events += manager.apply(fan_vib(clock))

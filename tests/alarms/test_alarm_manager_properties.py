@@ -22,9 +22,7 @@ class Config:
 
 
 CONFIGS = {
-    "ch4:trip": Config(
-        statutory=True, latch=True, priority=Priority.CRITICAL, outputs=("siren", "power_trip")
-    ),
+    "ch4:trip": Config(statutory=True, latch=True, priority=Priority.CRITICAL, outputs=("siren", "power_trip")),
     "co:alarm": Config(statutory=True, latch=False, priority=Priority.MEDIUM, outputs=("siren", "beacon")),
     "fan:vib": Config(statutory=False, latch=True, priority=Priority.HIGH, outputs=("beacon_fan",)),
     "ml:warn": Config(statutory=False, latch=False, priority=Priority.LOW, outputs=("lamp_ml",)),
@@ -150,9 +148,7 @@ def test_random_sequences_keep_valid_states_increasing_seqs_and_statutory_output
     sequence: list[tuple[object, ...]],
 ) -> None:
     clock = FakeClock()
-    manager = AlarmManager(
-        clock=clock, chatter_count=3, chatter_window_s=60, flood_on_count=3, flood_off_count=2
-    )
+    manager = AlarmManager(clock=clock, chatter_count=3, chatter_window_s=60, flood_on_count=3, flood_off_count=2)
     models: dict[str, Model] = {}
     journal: list[AlarmEvent] = []
     latest: dict[str, AlarmEvent] = {}
@@ -180,17 +176,13 @@ def test_random_sequences_keep_valid_states_increasing_seqs_and_statutory_output
             if not (model.active or model.latched):
                 continue
             last = latest[alarm_id]
-            suppressed = (
-                last.shelved or last.chattering or (manager.flood_active and cfg.priority > Priority.HIGH)
-            )
+            suppressed = last.shelved or last.chattering or (manager.flood_active and cfg.priority > Priority.HIGH)
             if cfg.statutory or not suppressed:
                 expected |= {o for o in cfg.outputs if not (o == "siren" and model.acked)}
         assert manager.desired_outputs() == expected
 
     # Replaying the journal on a fresh manager gives the same picture.
-    restored = AlarmManager(
-        clock=FakeClock(start_mono=clock.monotonic()), flood_on_count=3, flood_off_count=2
-    )
+    restored = AlarmManager(clock=FakeClock(start_mono=clock.monotonic()), flood_on_count=3, flood_off_count=2)
     restored.restore(journal)
     assert restored.snapshot() == manager.snapshot()
     assert restored.desired_outputs() == manager.desired_outputs()

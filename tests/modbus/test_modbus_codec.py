@@ -309,10 +309,7 @@ def test_decode_then_encode_returns_registers(
         # A single bit cannot reproduce the other 15: it rewrites itself into the original register.
         bit = data.draw(st.integers(0, 15))
         state = decode_registers(registers, data_type, byte_order=byte_order, bit=bit)
-        assert (
-            encode_value(state, data_type, byte_order=byte_order, bit=bit, base_register=registers[0])
-            == registers
-        )
+        assert encode_value(state, data_type, byte_order=byte_order, bit=bit, base_register=registers[0]) == registers
         return
     value = decode_registers(registers, data_type, word_order=word_order, byte_order=byte_order)
     if isinstance(value, float) and math.isnan(value):
@@ -333,9 +330,7 @@ def test_bit_write_changes_only_that_bit(base: int, bit: int, state: bool, byte_
 def test_bit_matches_integer_arithmetic(register: int, bit: int) -> None:
     assert decode_registers([register], DataType.BITS, bit=bit) is bool(register & (1 << bit))
     swapped = struct.unpack("<H", struct.pack(">H", register))[0]
-    assert decode_registers([swapped], DataType.BITS, bit=bit, byte_order=LITTLE_B) is bool(
-        register & (1 << bit)
-    )
+    assert decode_registers([swapped], DataType.BITS, bit=bit, byte_order=LITTLE_B) is bool(register & (1 << bit))
 
 
 # --- scaling ----------------------------------------------------------------------------------------------

@@ -142,9 +142,7 @@ def test_contained_span_does_not_extend_the_request() -> None:
 def test_one_per_span_baseline() -> None:
     requests = plan_one_per_span(ULTIMA_SPANS)
     assert len(requests) == len(ULTIMA_SPANS)
-    assert all(
-        len(r.spans) == 1 and (r.address, r.count) == (r.spans[0].address, r.spans[0].count) for r in requests
-    )
+    assert all(len(r.spans) == 1 and (r.address, r.count) == (r.spans[0].address, r.spans[0].count) for r in requests)
     assert [r.address for r in requests] == sorted(r.address for r in requests)
 
 
@@ -177,9 +175,7 @@ def test_duplicate_key_is_rejected() -> None:
 
 
 def test_span_larger_than_protocol_limit_is_rejected() -> None:
-    with pytest.raises(
-        PlanError, match=r"'blob' needs 126 holding item\(s\) but one read may take at most 125"
-    ):
+    with pytest.raises(PlanError, match=r"'blob' needs 126 holding item\(s\) but one read may take at most 125"):
         plan_reads([span("blob", 0, 126)])
     with pytest.raises(PlanError, match="at most 2000"):
         plan_one_per_span([span("coils", 0, 2001, table=COIL)])
@@ -238,8 +234,7 @@ def any_spans(draw: st.DrawFn) -> list[RegisterSpan]:
     """Spans that may overlap, nest or repeat addresses, as real point maps do."""
     count = draw(st.integers(0, 40))
     return [
-        span(f"p{index}", draw(st.integers(0, 300)), draw(st.integers(1, 4)), draw(tables))
-        for index in range(count)
+        span(f"p{index}", draw(st.integers(0, 300)), draw(st.integers(1, 4)), draw(tables)) for index in range(count)
     ]
 
 
@@ -256,9 +251,7 @@ def disjoint_spans(draw: st.DrawFn) -> list[RegisterSpan]:
     return draw(st.permutations(spans))
 
 
-def assert_plan_is_valid(
-    spans: list[RegisterSpan], requests: list[ReadRequest], limits: PlannerLimits
-) -> None:
+def assert_plan_is_valid(spans: list[RegisterSpan], requests: list[ReadRequest], limits: PlannerLimits) -> None:
     # every span in exactly one request, entirely inside it
     owners = {s.key: [r for r in requests if s in r.spans] for s in spans}
     for s in spans:
@@ -293,9 +286,7 @@ def test_plan_covers_every_span_within_limits(spans: list[RegisterSpan], limits:
 
 
 @given(any_spans(), planner_limits())
-def test_requests_overlap_only_where_their_spans_overlap(
-    spans: list[RegisterSpan], limits: PlannerLimits
-) -> None:
+def test_requests_overlap_only_where_their_spans_overlap(spans: list[RegisterSpan], limits: PlannerLimits) -> None:
     requests = plan_reads(spans, limits)
     for first, second in itertools.pairwise(requests):
         if first.table is second.table and second.address < first.end:
@@ -315,9 +306,7 @@ def test_disjoint_spans_give_disjoint_requests(spans: list[RegisterSpan], limits
 
 
 @given(disjoint_spans(), planner_limits())
-def test_no_gap_means_every_read_register_belongs_to_a_point(
-    spans: list[RegisterSpan], limits: PlannerLimits
-) -> None:
+def test_no_gap_means_every_read_register_belongs_to_a_point(spans: list[RegisterSpan], limits: PlannerLimits) -> None:
     no_gap = PlannerLimits(max_registers=limits.max_registers, max_bits=limits.max_bits, max_gap=0)
     for r in plan_reads(spans, no_gap):
         covered = {a for s in r.spans for a in range(s.address, s.end)}
@@ -350,9 +339,7 @@ def test_greedy_plan_is_minimal_for_disjoint_spans(spans: list[RegisterSpan], li
 
 
 @given(st.integers(0, 1000), st.integers(1, 125), st.integers(0, 10), st.randoms(use_true_random=False))
-def test_contiguous_single_registers_are_one_request(
-    start: int, length: int, max_gap: int, rng: random.Random
-) -> None:
+def test_contiguous_single_registers_are_one_request(start: int, length: int, max_gap: int, rng: random.Random) -> None:
     spans = [span(f"r{address}", address) for address in range(start, start + length)]
     rng.shuffle(spans)
     requests = plan_reads(spans, PlannerLimits(max_gap=max_gap))

@@ -112,9 +112,7 @@ def test_ten_register_read_at_19200_8e1() -> None:
     # 33 chars * 11/19200 = 0.01890625; 2 silent intervals = 0.00401042; turnaround 0.005
     request = read(Table.HOLDING, 0, 10)
     assert transaction_time_s(request, RTU_19200_8E1) == pytest.approx(0.0279166667, rel=1e-7)
-    assert transaction_time_s(request, RTU_19200_8E1, turnaround_s=0.0) == pytest.approx(
-        0.0229166667, rel=1e-7
-    )
+    assert transaction_time_s(request, RTU_19200_8E1, turnaround_s=0.0) == pytest.approx(0.0229166667, rel=1e-7)
 
 
 def test_ten_register_read_at_38400_8n1() -> None:
@@ -171,9 +169,7 @@ def test_reading_more_never_takes_less_time(
 def point_maps(draw: st.DrawFn) -> list[RegisterSpan]:
     count = draw(st.integers(1, 30))
     return [
-        RegisterSpan(
-            f"p{index}", draw(st.sampled_from(Table)), draw(st.integers(0, 200)), draw(st.integers(1, 4))
-        )
+        RegisterSpan(f"p{index}", draw(st.sampled_from(Table)), draw(st.integers(0, 200)), draw(st.integers(1, 4)))
         for index in range(count)
     ]
 

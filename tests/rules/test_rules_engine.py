@@ -54,9 +54,7 @@ def us_methane(*, lel_vol_percent: float | None = None) -> PointRules:
     return rules
 
 
-def high(
-    *, limit: float = 1.5, clear: float = 1.0, on_delay_s: float = 0.0, off_delay_s: float = 0.0
-) -> Threshold:
+def high(*, limit: float = 1.5, clear: float = 1.0, on_delay_s: float = 0.0, off_delay_s: float = 0.0) -> Threshold:
     return Threshold(
         name="alarm",
         signal=SignalClass.ALARM,
@@ -151,8 +149,7 @@ def test_strict_limit_does_not_trip_at_the_limit_itself() -> None:
     assert engine.evaluate(reading(0.5, 0.0, point="co2_1")) == []
     changes = engine.evaluate(reading(0.51, 1.0, point="co2_1"))
     assert [c.message for c in changes] == [
-        "Carbon dioxide 0.51 % at belt 3 exceeds 0.5 %: "
-        "ventilate the area; persons must not work or travel in it"
+        "Carbon dioxide 0.51 % at belt 3 exceeds 0.5 %: ventilate the area; persons must not work or travel in it"
     ]
 
 
@@ -163,14 +160,11 @@ def test_low_oxygen_alarms_below_and_clears_above_the_deadband() -> None:
     assert engine.evaluate(reading(19.5, 0.0, point="o2_1")) == []
     changes = engine.evaluate(reading(19.4, 1.0, point="o2_1"))
     assert [c.message for c in changes] == [
-        "Oxygen 19.40 % at intake MM-3 is below 19.5 %: "
-        "ventilate the area; persons must not work or travel in it"
+        "Oxygen 19.40 % at intake MM-3 is below 19.5 %: ventilate the area; persons must not work or travel in it"
     ]
     assert engine.evaluate(reading(19.7, 2.0, point="o2_1")) == []  # inside the clear deadband
     cleared = engine.evaluate(reading(19.71, 3.0, point="o2_1"))
-    assert [(c.active, c.message) for c in cleared] == [
-        (False, "Oxygen 19.71 % at intake MM-3 is back above 19.7 %")
-    ]
+    assert [(c.active, c.message) for c in cleared] == [(False, "Oxygen 19.71 % at intake MM-3 is back above 19.7 %")]
 
 
 def test_ppm_values_print_without_spurious_decimals() -> None:
@@ -226,8 +220,7 @@ def test_bad_reading_raises_a_malfunction_with_its_reason() -> None:
     assert fault.active
     assert fault.statutory
     assert fault.message == (
-        "Methane sensor at tailgate MM-12 malfunction: comm_loss (no answer): "
-        "check the transmitter and its wiring"
+        "Methane sensor at tailgate MM-12 malfunction: comm_loss (no answer): check the transmitter and its wiring"
     )
     assert fault.action == "check the transmitter and its wiring"
     assert fault.priority is Priority.HIGH
@@ -239,9 +232,7 @@ def test_bad_reading_raises_a_malfunction_with_its_reason() -> None:
 
 def test_reading_detail_is_kept_in_the_malfunction_message() -> None:
     engine = RuleEngine([us_methane()])
-    changes = engine.evaluate(
-        reading(None, 0.0, quality=Quality.BAD, reason=QualityReason.FAULT, detail="code 0x12")
-    )
+    changes = engine.evaluate(reading(None, 0.0, quality=Quality.BAD, reason=QualityReason.FAULT, detail="code 0x12"))
     assert changes[0].message == (
         "Methane sensor at tailgate MM-12 malfunction: fault (transmitter reports a fault; code 0x12): "
         "repair or replace the sensor"
@@ -310,9 +301,7 @@ def test_machine_monitor_malfunction_trips_power_and_latches() -> None:
         "ch4_cm1", "continuous miner CM-1", template("us_msha_coal", "methane_machine_monitor")
     )
     engine = RuleEngine([rules])
-    (fault,) = engine.evaluate(
-        reading(None, 0.0, quality=Quality.BAD, reason=QualityReason.FROZEN, point="ch4_cm1")
-    )
+    (fault,) = engine.evaluate(reading(None, 0.0, quality=Quality.BAD, reason=QualityReason.FROZEN, point="ch4_cm1"))
     assert fault.outputs == ("power_trip",)
     assert fault.latch
     assert "27.21" in fault.source
@@ -324,10 +313,7 @@ def test_machine_monitor_malfunction_trips_power_and_latches() -> None:
 def test_readings_in_ppm_are_compared_in_the_rule_unit() -> None:
     engine = RuleEngine([us_methane()])
     changes = engine.evaluate(reading(16_200.0, 0.0, unit="ppm"))
-    assert (
-        changes[1].message
-        == "Methane 1.62 % at tailgate MM-12 exceeds 1.5 %: de-energize and withdraw persons"
-    )
+    assert changes[1].message == "Methane 1.62 % at tailgate MM-12 exceeds 1.5 %: de-energize and withdraw persons"
     assert changes[1].value == pytest.approx(1.62)
 
 
@@ -389,9 +375,7 @@ def test_rate_of_rise_needs_half_a_window_then_trips_and_clears() -> None:
     changes = engine.evaluate(reading(0.26, clock.monotonic()))  # 30 s span: judged now
 
     assert ids(changes) == [(f"{POINT}:rate_of_rise", True)]
-    assert changes[0].message == (
-        "Methane rising 0.12 %/min at tailgate MM-12 exceeds 0.1 %/min: check ventilation"
-    )
+    assert changes[0].message == ("Methane rising 0.12 %/min at tailgate MM-12 exceeds 0.1 %/min: check ventilation")
     assert changes[0].unit == "%/min"
     assert changes[0].value == pytest.approx(0.12)
 

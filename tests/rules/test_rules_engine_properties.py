@@ -33,9 +33,7 @@ def engine_for(direction: Direction, limit: float, clear_limit: float) -> RuleEn
         outputs=(),
         latch=True,
     )
-    return RuleEngine(
-        [PointRules(point_id=POINT, label="Gas", location="here", unit="%", thresholds=(threshold,))]
-    )
+    return RuleEngine([PointRules(point_id=POINT, label="Gas", location="here", unit="%", thresholds=(threshold,))])
 
 
 def good(value: float, t: float) -> Reading:
@@ -103,9 +101,7 @@ def run(engine: RuleEngine, sequence: list[float | None]) -> list[ConditionChang
 
 
 @given(limits(), readings_or_faults)
-def test_same_readings_give_the_same_changes(
-    limit_pair: tuple[float, float], sequence: list[float | None]
-) -> None:
+def test_same_readings_give_the_same_changes(limit_pair: tuple[float, float], sequence: list[float | None]) -> None:
     first = run(engine_for(Direction.HIGH, *limit_pair), sequence)
     second = run(engine_for(Direction.HIGH, *limit_pair), sequence)
     assert first == second

@@ -31,13 +31,9 @@ def build(key: str, name: str) -> RuleTemplate:
     return template(key, name, parameters={p: PARAMETERS[p] for p in spec.parameters})
 
 
-def first_changes(
-    rules_template: RuleTemplate, value: float, unit: str | None = None
-) -> list[ConditionChange]:
+def first_changes(rules_template: RuleTemplate, value: float, unit: str | None = None) -> list[ConditionChange]:
     rules, _ = build_point_rules("p", "here", rules_template)
-    reading = Reading(
-        point_id="p", t_mono=0.0, t_wall=0.0, value=value, unit=unit or rules.unit, quality=Quality.GOOD
-    )
+    reading = Reading(point_id="p", t_mono=0.0, t_wall=0.0, value=value, unit=unit or rules.unit, quality=Quality.GOOD)
     return RuleEngine([rules]).evaluate(reading)
 
 

@@ -86,9 +86,7 @@ def test_loosening_without_reason_is_refused_with_an_actionable_message() -> Non
 
 def test_blank_reason_is_no_reason() -> None:
     with pytest.raises(LooseningWithoutReason):
-        build_point_rules(
-            POINT, "tg", METHANE, [LimitOverride(threshold="alarm", limit=2.0)], override_reason="   "
-        )
+        build_point_rules(POINT, "tg", METHANE, [LimitOverride(threshold="alarm", limit=2.0)], override_reason="   ")
 
 
 def test_loosening_with_reason_is_accepted_and_recorded() -> None:
@@ -130,9 +128,7 @@ def test_which_changes_loosen(template_name: str, override: LimitOverride, loose
 
 def test_clear_limit_on_the_wrong_side_is_refused() -> None:
     with pytest.raises(RuleDefinitionError, match=r"point 'p'.*must be <= limit"):
-        build_point_rules(
-            "p", "here", METHANE, [LimitOverride(threshold="alarm", limit=1.2, clear_limit=1.3)]
-        )
+        build_point_rules("p", "here", METHANE, [LimitOverride(threshold="alarm", limit=1.2, clear_limit=1.3)])
 
 
 def test_unknown_threshold_lists_the_allowed_names() -> None:
