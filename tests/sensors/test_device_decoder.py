@@ -29,9 +29,7 @@ def _point(name: str, table: Table, address: int, data_type: DataType, **kwargs:
 
 
 CONDITIONS = (
-    QualityCondition(
-        "status", ConditionKind.BIT_SET, Quality.BAD, QualityReason.FAULT, bit=6, message="fault"
-    ),
+    QualityCondition("status", ConditionKind.BIT_SET, Quality.BAD, QualityReason.FAULT, bit=6, message="fault"),
     QualityCondition(
         "state",
         ConditionKind.IN_SET,
@@ -41,9 +39,7 @@ CONDITIONS = (
         message="inhibit",
     ),
     QualityCondition("state", ConditionKind.EQUALS, Quality.UNCERTAIN, QualityReason.WARM_UP, values=(2,)),
-    QualityCondition(
-        "fault_no", ConditionKind.IN_RANGE, Quality.UNCERTAIN, QualityReason.WARNING, low=1, high=999
-    ),
+    QualityCondition("fault_no", ConditionKind.IN_RANGE, Quality.UNCERTAIN, QualityReason.WARNING, low=1, high=999),
 )
 
 
@@ -100,9 +96,7 @@ class Registers:
     def blocks(self, requests: Sequence[ReadRequest]) -> Mapping[ReadRequest, Sequence[int] | Sequence[bool]]:
         out: dict[ReadRequest, Sequence[int] | Sequence[bool]] = {}
         for request in requests:
-            words = [
-                self.values[request.table].get(address, 0) for address in range(request.address, request.end)
-            ]
+            words = [self.values[request.table].get(address, 0) for address in range(request.address, request.end)]
             out[request] = [bool(word) for word in words] if request.table.is_bit_table else words
         return out
 

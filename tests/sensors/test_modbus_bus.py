@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
-from conftest import SimServer, free_port
+from modbus_sim_server import SimServer, free_port
 
 from edge.clock import SystemClock
 from edge.config.resolved import BusKind, BusSpec, DeviceSpec, PointSpec

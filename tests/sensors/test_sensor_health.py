@@ -76,9 +76,7 @@ def test_stale_once_per_episode_and_rearmed_by_a_reading() -> None:
     assert monitor.stale(100.0, WALL0) == []
     monitor.check(_reading(1.0, 101.0))
     stale = monitor.stale(104.5, WALL0 + 4.5)
-    assert [(r.point_id, r.quality, r.reason) for r in stale] == [
-        ("mm12.ch4", Quality.BAD, QualityReason.STALE)
-    ]
+    assert [(r.point_id, r.quality, r.reason) for r in stale] == [("mm12.ch4", Quality.BAD, QualityReason.STALE)]
     assert stale[0].value is None
     assert monitor.stale(105.0, WALL0 + 5.0) == []  # same episode: not repeated
     later = monitor.stale(105.5, WALL0 + 5.5)
