@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
@@ -39,22 +40,42 @@ def free_tcp_port() -> int:
         return port
 
 
+def _holding(
+    device_id: str,
+    name: str,
+    address: int,
+    data_type: DataType,
+    *,
+    location: str,
+    point_id: str = "",
+    label: str = "",
+    unit: str = "",
+    measuring_range: tuple[float, float] | None = None,
+    rule: str | None = None,
+) -> PointSpec:
+    """A measured holding-register point; without a ``label`` it is a diagnostic (status) register."""
+    return PointSpec(
+        point_id=point_id or f"{device_id}.{name}",
+        device_id=device_id,
+        name=name,
+        label=label or name,
+        location=location,
+        table=Table.HOLDING,
+        address=address,
+        data_type=data_type,
+        unit=unit,
+        measuring_range=measuring_range,
+        rule=rule,
+        diagnostic=not label,
+    )
+
+
+def _status(device_id: str, name: str, address: int, data_type: DataType, location: str) -> PointSpec:
+    return _holding(device_id, name, address, data_type, location=location)
+
+
 def xnx_methane(device_id: str, *, bus_id: str, unit_id: int, point_id: str) -> DeviceSpec:
     """A Honeywell XNX as its profile resolves: float32 gas at 40003, status words, heartbeat counter."""
-
-    def point(name: str, address: int, data_type: DataType, **extra: object) -> PointSpec:
-        return PointSpec(
-            point_id=f"{device_id}.{name}" if name != "gas" else point_id,
-            device_id=device_id,
-            name=name,
-            label=str(extra.pop("label", name)),
-            location=FACE,
-            table=Table.HOLDING,
-            address=address,
-            data_type=data_type,
-            **extra,  # type: ignore[arg-type]
-        )
-
     return DeviceSpec(
         device_id=device_id,
         bus_id=bus_id,
@@ -63,19 +84,22 @@ def xnx_methane(device_id: str, *, bus_id: str, unit_id: int, point_id: str) -> 
         location=FACE,
         poll_interval_s=1.0,
         points=(
-            point(
+            _holding(
+                device_id,
                 "gas",
                 2,
                 DataType.FLOAT32,
+                location=FACE,
+                point_id=point_id,
                 label="Methane",
                 unit="%vol",
                 measuring_range=(0.0, 5.0),
                 rule="methane_working_place",
             ),
-            point("fault_number", 4, DataType.INT16, diagnostic=True),
-            point("status", 5, DataType.UINT16, diagnostic=True),
-            point("state", 6, DataType.UINT16, diagnostic=True),
-            point("heartbeat", 7, DataType.UINT16, diagnostic=True),
+            _status(device_id, "fault_number", 4, DataType.INT16, FACE),
+            _status(device_id, "status", 5, DataType.UINT16, FACE),
+            _status(device_id, "state", 6, DataType.UINT16, FACE),
+            _status(device_id, "heartbeat", 7, DataType.UINT16, FACE),
         ),
         quality_conditions=(
             QualityCondition("status", ConditionKind.BIT_SET, Quality.BAD, QualityReason.FAULT, bit=6),
@@ -182,20 +206,7 @@ def itrans_co(device_id: str, *, bus_id: str, unit_id: int) -> DeviceSpec:
 
 def midas_o2(device_id: str, *, bus_id: str, unit_id: int) -> DeviceSpec:
     """A Honeywell Midas measuring oxygen: status word with a state field, fault bits and a heartbeat bit."""
-
-    def point(name: str, address: int, data_type: DataType, **extra: object) -> PointSpec:
-        return PointSpec(
-            point_id=f"{device_id}.{name}",
-            device_id=device_id,
-            name=name,
-            label=str(extra.pop("label", name)),
-            location=BELT,
-            table=Table.HOLDING,
-            address=address,
-            data_type=data_type,
-            **extra,  # type: ignore[arg-type]
-        )
-
+    heartbeat = dataclasses.replace(_status(device_id, "heartbeat", 0, DataType.BITS, BELT), bit=11)
     return DeviceSpec(
         device_id=device_id,
         bus_id=bus_id,
@@ -204,9 +215,19 @@ def midas_o2(device_id: str, *, bus_id: str, unit_id: int) -> DeviceSpec:
         location=BELT,
         poll_interval_s=1.0,
         points=(
-            point("gas", 2, DataType.FLOAT32, label="Oxygen", unit="%vol", measuring_range=(0.0, 25.0), rule="oxygen"),
-            point("status", 0, DataType.UINT16, diagnostic=True),
-            point("heartbeat", 0, DataType.BITS, bit=11, diagnostic=True),
+            _holding(
+                device_id,
+                "gas",
+                2,
+                DataType.FLOAT32,
+                location=BELT,
+                label="Oxygen",
+                unit="%vol",
+                measuring_range=(0.0, 25.0),
+                rule="oxygen",
+            ),
+            _status(device_id, "status", 0, DataType.UINT16, BELT),
+            heartbeat,
         ),
         quality_conditions=(
             QualityCondition("status", ConditionKind.BIT_SET, Quality.BAD, QualityReason.FAULT, bit=5),
