@@ -59,9 +59,7 @@ class OutputWriteError(BusCommandError):
 def create_client(spec: BusSpec) -> ModbusBaseClient:
     """A pymodbus client for the bus, without pymodbus's own retries and reconnects: the bus owns both."""
     if spec.kind is BusKind.TCP:
-        return AsyncModbusTcpClient(
-            spec.host, port=spec.tcp_port, timeout=spec.timeout_s, retries=0, reconnect_delay=0
-        )
+        return AsyncModbusTcpClient(spec.host, port=spec.tcp_port, timeout=spec.timeout_s, retries=0, reconnect_delay=0)
     return AsyncModbusSerialClient(
         spec.port,
         baudrate=spec.baudrate,
@@ -122,17 +120,13 @@ class ModbusBus:
     ) -> None:
         for device in devices:
             if device.bus_id != spec.bus_id:
-                raise ValueError(
-                    f"device {device.device_id!r} is on bus {device.bus_id!r}, not {spec.bus_id!r}"
-                )
+                raise ValueError(f"device {device.device_id!r} is on bus {device.bus_id!r}, not {spec.bus_id!r}")
         self.spec = spec
         self._clock = clock
         self._sink = sink
         self._client_factory = client_factory or create_client
         self._devices = [_DeviceState(device, DeviceDecoder(device), DeviceCounters()) for device in devices]
-        self._counters: dict[str, DeviceCounters] = {
-            state.spec.device_id: state.counters for state in self._devices
-        }
+        self._counters: dict[str, DeviceCounters] = {state.spec.device_id: state.counters for state in self._devices}
         self._client: ModbusBaseClient | None = None
         self._connected = False
         self._connect_failures = 0
@@ -274,9 +268,7 @@ class ModbusBus:
     async def _poll_cycle(self, state: _DeviceState, now: float) -> None:
         self._schedule_next(state, now)
         if not self._connected:
-            self._emit_failure(
-                state, _Failure(QualityReason.COMM_LOSS, f"bus {self.spec.bus_id}: {self._bus_error}")
-            )
+            self._emit_failure(state, _Failure(QualityReason.COMM_LOSS, f"bus {self.spec.bus_id}: {self._bus_error}"))
             return
         if now < state.backoff_until_mono:
             self._emit_failure(
@@ -297,7 +289,9 @@ class ModbusBus:
                     state, _Failure(QualityReason.COMM_LOSS, f"bus {self.spec.bus_id}: {self._bus_error}")
                 )
                 return
-            outcome = await self._read(state.counters, unit_id, request.table, request.address, request.count)
+            outcome = await self._read(
+                state.counters, unit_id, request.table, request.address, request.count, polling=True
+            )
             if isinstance(outcome, _Failure):
                 self._device_failed(state, outcome)
                 return
@@ -352,7 +346,14 @@ class ModbusBus:
     # -- requests ---------------------------------------------------------------------------------------
 
     async def _read(
-        self, counters: DeviceCounters, unit_id: int, table: Table, address: int, count: int
+        self,
+        counters: DeviceCounters,
+        unit_id: int,
+        table: Table,
+        address: int,
+        count: int,
+        *,
+        polling: bool = False,
     ) -> list[int] | list[bool] | _Failure:
         what = f"read {table.value} {address}+{count}"
 
@@ -366,7 +367,7 @@ class ModbusBus:
                 return client.read_holding_registers(address, count=count, device_id=unit_id)
             return client.read_input_registers(address, count=count, device_id=unit_id)
 
-        response = await self._execute(counters, what, call)
+        response = await self._execute(counters, what, call, polling=polling)
         if isinstance(response, _Failure):
             return response
         if table.is_bit_table:
@@ -387,12 +388,22 @@ class ModbusBus:
         return self._client
 
     async def _execute(
-        self, counters: DeviceCounters, what: str, call: Callable[[], Awaitable[ModbusPDU]]
+        self,
+        counters: DeviceCounters,
+        what: str,
+        call: Callable[[], Awaitable[ModbusPDU]],
+        *,
+        polling: bool = False,
     ) -> ModbusPDU | _Failure:
         """One request with the bus's retries. Exception responses are final: asking again changes nothing."""
         attempts = self.spec.retries + 1
         last_error = ""
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if polling and attempt:
+                # A retry of a poll is where a dead device eats bus time; a pending trip goes first.
+                await self._serve_commands()
+                if not self._connected:
+                    return _Failure(QualityReason.COMM_LOSS, f"{what}: {self._bus_error}")
             counters.record_request()
             started = self._clock.monotonic()
             try:
@@ -445,9 +456,7 @@ class ModbusBus:
 
     async def write_coil(self, unit_id: int, address: int, value: bool, *, verify: bool = True) -> None:
         """Write one coil ahead of pending polls, read it back if ``verify``. Raises ``OutputWriteError``."""
-        description = (
-            f"write coil {address}={'on' if value else 'off'} on unit {unit_id} ({self.spec.bus_id})"
-        )
+        description = f"write coil {address}={'on' if value else 'off'} on unit {unit_id} ({self.spec.bus_id})"
 
         async def action() -> None:
             counters = self._counters_for_unit(unit_id)

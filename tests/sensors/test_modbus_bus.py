@@ -233,3 +233,23 @@ async def test_commands_fail_fast_when_the_bus_is_down() -> None:
         await sink.wait_for(lambda r: r.point_id == "d1.ch4")
         with pytest.raises(OutputWriteError, match="not connected"):
             await bus.write_coil(1, 0, True)
+
+
+async def test_coil_write_is_served_between_retries_of_a_dead_device(sim_server: SimServer) -> None:
+    # The silent unit's cycle costs 4 x 0.25 s; a trip must not wait for all of it.
+    sink = Collector()
+    spec = _bus_spec(sim_server.port, timeout_s=0.25, retries=3, backoff_s=5.0, backoff_max_s=5.0)
+    bus = ModbusBus(spec, [_device("dead", 3, 5.0)], clock=SystemClock(), sink=sink)
+    loop = asyncio.get_running_loop()
+    async with running(bus):
+        async with asyncio.timeout(2.0):
+            while True:  # polled: wait until the dead cycle is on the wire
+                if bus.counters["dead"].requests:
+                    break
+                await asyncio.sleep(0.01)
+        started = loop.time()
+        await bus.write_coil(1, 7, True)
+        elapsed = loop.time() - started
+        assert not sink.of("dead.ch4")  # the dead device's cycle was still running
+        assert (await sim_server.get_coils(1, 7, 1)) == [True]
+    assert elapsed < 0.55  # at most one in-flight attempt (0.25 s + guard) plus write and read-back
