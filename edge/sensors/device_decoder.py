@@ -49,8 +49,7 @@ class DeviceDecoder:
     def __init__(self, device: DeviceSpec) -> None:
         self.device = device
         self._spans = {
-            point.name: RegisterSpan(point.name, point.table, point.address, point.count)
-            for point in device.points
+            point.name: RegisterSpan(point.name, point.table, point.address, point.count) for point in device.points
         }
         self.requests: list[ReadRequest] = plan_reads(
             self._spans.values(),
@@ -73,14 +72,9 @@ class DeviceDecoder:
         t_wall: float,
     ) -> list[Reading]:
         """Readings for every point of the device, in configuration order, from one poll's answers."""
-        raws: dict[str, float | _Verdict] = {
-            point.name: self._raw_value(point, blocks) for point in self.device.points
-        }
+        raws: dict[str, float | _Verdict] = {point.name: self._raw_value(point, blocks) for point in self.device.points}
         device_verdict = self._device_verdict(raws, t_mono)
-        return [
-            self._reading(point, raws[point.name], device_verdict, t_mono, t_wall)
-            for point in self.device.points
-        ]
+        return [self._reading(point, raws[point.name], device_verdict, t_mono, t_wall) for point in self.device.points]
 
     def comm_failure(self, reason: QualityReason, detail: str, t_mono: float, t_wall: float) -> list[Reading]:
         """BAD readings without a value for every point, when the device could not be read."""
@@ -129,9 +123,7 @@ class DeviceDecoder:
             raw = raws[condition.point]
             if isinstance(raw, _Verdict):
                 # Status unreadable: we cannot tell inhibit from normal, so nothing measured is trustworthy.
-                bad = bad or _Verdict(
-                    Quality.BAD, raw.reason, f"status {condition.point!r} unreadable: {raw.detail}"
-                )
+                bad = bad or _Verdict(Quality.BAD, raw.reason, f"status {condition.point!r} unreadable: {raw.detail}")
                 continue
             if condition.quality is Quality.GOOD or not condition.matches(raw):
                 continue
@@ -180,9 +172,7 @@ class DeviceDecoder:
         t_wall: float,
     ) -> Reading:
         if isinstance(raw, _Verdict):
-            return Reading(
-                point.point_id, t_mono, t_wall, None, point.unit, raw.quality, raw.reason, raw.detail
-            )
+            return Reading(point.point_id, t_mono, t_wall, None, point.unit, raw.quality, raw.reason, raw.detail)
         value = apply_scaling(raw, scale=point.scale, offset=point.offset)
         if point.diagnostic:
             return Reading(point.point_id, t_mono, t_wall, value, point.unit, Quality.GOOD)
@@ -193,18 +183,12 @@ class DeviceDecoder:
         # Worst quality wins; on a tie the point's own fault is the more specific explanation.
         worst = max(verdicts, key=lambda verdict: _QUALITY_RANK[verdict.quality])
         # The value is kept for diagnostics only: BAD quality forbids using it.
-        return Reading(
-            point.point_id, t_mono, t_wall, value, point.unit, worst.quality, worst.reason, worst.detail
-        )
+        return Reading(point.point_id, t_mono, t_wall, value, point.unit, worst.quality, worst.reason, worst.detail)
 
     @staticmethod
     def _own_verdict(point: PointSpec, raw: float) -> _Verdict | None:
         if point.raw_fault_below is not None and raw < point.raw_fault_below:
-            return _Verdict(
-                Quality.BAD, QualityReason.FAULT, _fault_detail(raw, point.raw_fault_below, below=True)
-            )
+            return _Verdict(Quality.BAD, QualityReason.FAULT, _fault_detail(raw, point.raw_fault_below, below=True))
         if point.raw_fault_above is not None and raw > point.raw_fault_above:
-            return _Verdict(
-                Quality.BAD, QualityReason.FAULT, _fault_detail(raw, point.raw_fault_above, below=False)
-            )
+            return _Verdict(Quality.BAD, QualityReason.FAULT, _fault_detail(raw, point.raw_fault_above, below=False))
         return None

@@ -149,7 +149,5 @@ class HealthMonitor:
             if now_mono - since > health.spec.stale_after_s:
                 readings.append(health.stale_reading(now_mono, now_wall, since))
         if readings:
-            logger.warning(
-                "%d point(s) stale: %s", len(readings), ", ".join(reading.point_id for reading in readings)
-            )
+            logger.warning("%d point(s) stale: %s", len(readings), ", ".join(reading.point_id for reading in readings))
         return readings
