@@ -23,6 +23,7 @@ from edge.sim.status_registers import status_point_names
 class Quantity(enum.StrEnum):
     METHANE = "methane"
     CARBON_MONOXIDE = "carbon_monoxide"
+    CARBON_DIOXIDE = "carbon_dioxide"
     OXYGEN = "oxygen"
     HYDROGEN_SULFIDE = "hydrogen_sulfide"
     TEMPERATURE = "temperature"
@@ -34,6 +35,7 @@ class Quantity(enum.StrEnum):
 CANONICAL_UNIT: dict[Quantity, str] = {
     Quantity.METHANE: "%vol",
     Quantity.CARBON_MONOXIDE: "ppm",
+    Quantity.CARBON_DIOXIDE: "%vol",
     Quantity.OXYGEN: "%vol",
     Quantity.HYDROGEN_SULFIDE: "ppm",
     Quantity.TEMPERATURE: "°C",
@@ -44,6 +46,7 @@ CANONICAL_UNIT: dict[Quantity, str] = {
 AMBIENT: dict[Quantity, float] = {
     Quantity.METHANE: 0.25,
     Quantity.CARBON_MONOXIDE: 3.0,
+    Quantity.CARBON_DIOXIDE: 0.1,  # return air carries some CO2 above the 0.04 % of surface air
     Quantity.OXYGEN: 20.8,
     Quantity.HYDROGEN_SULFIDE: 0.3,
     Quantity.TEMPERATURE: 24.0,
@@ -54,6 +57,7 @@ AMBIENT: dict[Quantity, float] = {
 NOISE: dict[Quantity, float] = {
     Quantity.METHANE: 0.02,
     Quantity.CARBON_MONOXIDE: 0.3,
+    Quantity.CARBON_DIOXIDE: 0.01,
     Quantity.OXYGEN: 0.03,
     Quantity.HYDROGEN_SULFIDE: 0.05,
     Quantity.TEMPERATURE: 0.1,
@@ -61,6 +65,8 @@ NOISE: dict[Quantity, float] = {
 }
 _OTHER_NOISE_FRACTION_OF_SPAN = 0.005
 _OTHER_BASELINE_FRACTION_OF_SPAN = 0.25
+# A point of unknown kind that has a rule is some hazard with a limit inside its range: keep it low.
+_OTHER_RULED_BASELINE_FRACTION_OF_SPAN = 0.02
 _INTEGER_TYPES = (DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32)
 # A noise smaller than the register's resolution would round away and look like a stuck sensor.
 _MIN_NOISE_IN_LSB = 1.5
@@ -85,6 +91,8 @@ def quantity_of(point: PointSpec) -> Quantity:
         return Quantity.METHANE
     if rule == "co" or rule.startswith("co_") or "carbon monoxide" in label or label == "co":
         return Quantity.CARBON_MONOXIDE
+    if rule.startswith(("carbon_dioxide", "co2")) or "carbon dioxide" in label or label == "co2":
+        return Quantity.CARBON_DIOXIDE
     if rule.startswith(("oxygen", "o2")) or "oxygen" in label or label == "o2":
         return Quantity.OXYGEN
     if rule.startswith("h2s") or "hydrogen sul" in label or label == "h2s":
@@ -215,7 +223,8 @@ class BaselineField:
         if point.measuring_range is None:
             return 0.0
         low, high = point.measuring_range
-        return low + _OTHER_BASELINE_FRACTION_OF_SPAN * (high - low)
+        fraction = _OTHER_BASELINE_FRACTION_OF_SPAN if point.rule is None else _OTHER_RULED_BASELINE_FRACTION_OF_SPAN
+        return low + fraction * (high - low)
 
     @staticmethod
     def _noise_amplitude(point: PointSpec, quantity: Quantity) -> float:

@@ -67,7 +67,12 @@ def _minimum_table_sizes(spec: GatewaySpec) -> dict[str, dict[Table, int]]:
 
 
 class SimulatedMine:
-    """All simulated buses and devices of one gateway configuration, driven by one scenario."""
+    """All simulated buses and devices of one gateway configuration, driven by one scenario.
+
+    ``wire_framing`` turns on RS-485 wire-time emulation on the RTU pty bridges: one framing for every RTU
+    bus, or a mapping bus_id -> framing (buses left out run at pty speed). ``pty_links`` maps an RTU bus_id
+    to a path where a symlink to that bus's gateway side is created (and removed on ``stop``).
+    """
 
     def __init__(
         self,
@@ -75,7 +80,7 @@ class SimulatedMine:
         scenario: Scenario,
         *,
         clock: Clock,
-        wire_framing: SerialFraming | None = None,
+        wire_framing: SerialFraming | Mapping[str, SerialFraming] | None = None,
         coil_log_path: Path | None = None,
         pty_links: Mapping[str, Path] | None = None,
     ) -> None:
@@ -164,6 +169,7 @@ class SimulatedMine:
                     await self._start_rtu(bus, records)
         except BaseException:
             await self.stop()
+            self._started_mono = None
             raise
         logger.info("simulated mine up: %d buses, %d devices", len(self._spec.buses), len(self._devices))
 
@@ -226,7 +232,8 @@ class SimulatedMine:
         logger.info("bus %s: Modbus TCP on %s:%d", bus.bus_id, SIMULATOR_HOST, bus.tcp_port)
 
     async def _start_rtu(self, bus: BusSpec, records: list[SimDevice]) -> None:
-        bridge = PtyBridge(framing=self._wire_framing, link_path=self._pty_links.get(bus.bus_id))
+        framing = self._wire_framing.get(bus.bus_id) if isinstance(self._wire_framing, Mapping) else self._wire_framing
+        bridge = PtyBridge(framing=framing, link_path=self._pty_links.get(bus.bus_id))
         await bridge.start()
         self._bridges[bus.bus_id] = bridge
         server = ModbusSerialServer(

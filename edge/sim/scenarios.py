@@ -50,6 +50,7 @@ def _smoothstep_cycle(t: float, period_s: float) -> float:
 _SHIFT_SWING: dict[Quantity, float] = {
     Quantity.METHANE: 0.2,
     Quantity.CARBON_MONOXIDE: 1.5,
+    Quantity.CARBON_DIOXIDE: 0.05,
     Quantity.OXYGEN: -0.1,
     Quantity.HYDROGEN_SULFIDE: 0.2,
     Quantity.TEMPERATURE: 0.8,

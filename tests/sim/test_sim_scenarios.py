@@ -141,3 +141,30 @@ def test_scenario_without_its_target_says_what_it_needs() -> None:
 def test_time_scale_must_be_positive() -> None:
     with pytest.raises(ScenarioError, match="time_scale"):
         make_scenario("normal_shift", SPEC, time_scale=0.0)
+
+
+def test_unknown_gases_with_a_rule_sit_low_and_co2_is_recognised() -> None:
+    analog = SPEC.device("ai_face")
+    co2 = dataclasses.replace(
+        analog.point("ch2"),
+        point_id="face.co2",
+        name="ch3",
+        address=2,
+        label="Carbon dioxide",
+        unit="%",
+        measuring_range=(0.0, 2.0),
+        rule="carbon_dioxide",
+    )
+    no2 = dataclasses.replace(co2, point_id="face.no2", name="ch4", address=3, label="NO2", unit="ppm", rule="no2")
+    spec = dataclasses.replace(
+        SPEC,
+        devices=tuple(
+            dataclasses.replace(d, points=(*d.points, co2, no2)) if d.device_id == "ai_face" else d
+            for d in SPEC.devices
+        ),
+    )
+    assert quantity_of(co2) is Quantity.CARBON_DIOXIDE
+    scenario = make_scenario("normal_shift", spec, seed=2)
+    samples = [scenario.values(float(t)) for t in range(0, 600, 5)]
+    assert max(s["face.co2"] for s in samples) < 0.3  # the statutory CO2 limit is 0.5 %
+    assert max(s["face.no2"] for s in samples) < 0.1 * 2.0
