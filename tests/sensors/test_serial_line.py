@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tty
 from collections.abc import AsyncIterator, Iterator
@@ -99,6 +100,25 @@ class Collector:
         return found
 
 
+async def _read_until(fd: int, expected: bytes, timeout_s: float) -> bytes:
+    """Read the pty master through the event loop (no thread left blocked in os.read if this times out)."""
+    loop = asyncio.get_running_loop()
+    readable = asyncio.Event()
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, readable.set)
+    received = b""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while expected not in received:
+                await readable.wait()
+                readable.clear()
+                with contextlib.suppress(BlockingIOError):
+                    received += os.read(fd, 64)
+    finally:
+        loop.remove_reader(fd)
+    return received
+
+
 @asynccontextmanager
 async def _running(instrument: SerialInstrument) -> AsyncIterator[None]:
     task = asyncio.create_task(instrument.run(), name="serial-dust1")
@@ -137,10 +157,8 @@ async def test_polled_instrument_receives_its_command(pty_pair: tuple[int, str])
     sink = Collector()
     instrument = SerialInstrument(_spec(path, poll_command="READ", poll_interval_s=0.3), clock=SystemClock(), sink=sink)
     async with _running(instrument):
-        async with asyncio.timeout(2.0):
-            received = b""
-            while b"READ\r\n" not in received:
-                received += await asyncio.to_thread(os.read, master, 64)
+        received = await _read_until(master, b"READ\r\n", timeout_s=3.0)
+        assert received.endswith(b"READ\r\n")
         os.write(master, b"PM10=100 T=10\r\n")
         pm10 = await sink.until(1, "dust1.pm10")
         assert pm10[0].value == pytest.approx(0.1)
