@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/minegate demo --config deploy/examples/demo-mine.yaml --scenario methane_buildup
+	$(BIN)/minegate demo --config deploy/examples/demo-mine.yaml --scenario methane_buildup --time-scale 2
 
 check: $(STAMP)
 	$(BIN)/minegate check deploy/examples/demo-mine.yaml

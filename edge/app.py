@@ -107,6 +107,7 @@ class Gateway:
         for record in loaded.overrides:
             (log.warning if record.loosens else log.info)("site override %s", record.describe())
         self.relays.set_desired(self.alarms.desired_outputs())
+        self.relays.healthy = True  # until a supervised task crashes
 
     # ---- the reading path (synchronous, statutory) -------------------------------------------------
     def on_reading(self, reading: Reading) -> None:
@@ -274,21 +275,20 @@ class Gateway:
         )
         try:
             async with asyncio.TaskGroup() as group:
+                # Bus owners first: relay writes and the ack button are served by them.
                 tasks = [
+                    group.create_task(self._supervise(f"bus:{bus_id}", bus.run), name=f"bus:{bus_id}")
+                    for bus_id, bus in self.buses.items()
+                ]
+                tasks += [
                     group.create_task(self.journal_writer.run(), name="alarm-journal"),
                     group.create_task(self.control.run(), name="control"),
                     group.create_task(self._supervise("tick", self._tick), name="tick"),
                     group.create_task(self._supervise("relays", self.relays.run), name="relays"),
                 ]
-                for bus_id, bus in self.buses.items():
-                    tasks.append(group.create_task(self._supervise(f"bus:{bus_id}", bus.run), name=f"bus:{bus_id}"))
                 for ins in self.instruments:
-                    tasks.append(
-                        group.create_task(
-                            self._supervise(f"instrument:{ins.spec.instrument_id}", ins.run),
-                            name=f"instrument:{ins.spec.instrument_id}",
-                        )
-                    )
+                    name = f"instrument:{ins.spec.instrument_id}"
+                    tasks.append(group.create_task(self._supervise(name, ins.run), name=name))
                 if self.ack_button is not None:
                     tasks.append(
                         group.create_task(self._supervise("ack-button", self.ack_button.run), name="ack-button")

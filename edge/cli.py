@@ -173,6 +173,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from edge.sim.scenarios import scenarios
+
+    for name, description in scenarios().items():
+        print(f"{name:<18} {description}")
+    return EXIT_OK
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
     profiles = load_profiles([BUILTIN_PROFILES])
     if args.name is None:
@@ -203,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sim", help="run the simulated mine (Modbus devices) for a config")
     p.add_argument("config")
-    p.add_argument("--scenario", default="normal_shift", help="see `minegate sim --list-scenarios`")
+    p.add_argument("--scenario", default="normal_shift", help="see `minegate scenarios`")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-scale", type=float, default=1.0, help=">1 runs the scenario faster")
     p.add_argument("--wire-baud", type=int, default=None, help="emulate RS-485 wire time at this baud rate")
@@ -240,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("scenarios", help="list the simulator's scenarios")
+    p.set_defaults(func=cmd_scenarios)
 
     p = sub.add_parser("profiles", help="list device profiles, or print one")
     p.add_argument("name", nargs="?", default=None)

@@ -21,6 +21,9 @@ from typing import Any
 from edge.config.issues import ConfigError
 from edge.config.resolve import LoadedConfig, load_config
 from edge.config.resolved import BusKind
+from edge.control import ControlError, request
+from edge.sim.scenario_base import ScenarioError
+from edge.sim.scenarios import make_scenario
 from edge.watch import watch
 
 STARTUP_TIMEOUT_S = 20.0
@@ -74,6 +77,16 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def _endpoints_in_use(loaded: LoadedConfig) -> list[str]:
+    """Loopback TCP ports the demo will bind that something else already holds."""
+    wanted: list[tuple[str, int]] = [(b.host, b.tcp_port) for b in loaded.spec.buses if b.kind is BusKind.TCP]
+    for endpoint in (loaded.spec.publish_endpoint, loaded.spec.control_endpoint):
+        if endpoint and endpoint.startswith("tcp://"):
+            host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+            wanted.append((host, int(port)))
+    return [f"{host}:{port}" for host, port in wanted if _port_open(host, port)]
+
+
 def _wait_for_simulator(loaded: LoadedConfig, sim: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -87,6 +100,25 @@ def _wait_for_simulator(loaded: LoadedConfig, sim: subprocess.Popen[bytes]) -> N
             return
         time.sleep(0.2)
     raise RuntimeError("the simulator did not open its buses within 20 s; see var/demo/sim.log")
+
+
+def _operator_steps(loaded: LoadedConfig, tail: CoilTail) -> None:
+    """Show what the section foreman does next: acknowledge, then reset the latched trip once gas is clear."""
+    for action in ("ack", "reset"):
+        print(f"\n$ minegate alarms {action} {loaded.spec.source_file}   # as the section foreman", flush=True)
+        try:
+            reply = request(loaded.spec.control_endpoint, {"cmd": action, "alarm_id": None, "user": "demo-foreman"})
+        except ControlError as exc:
+            print(f"  {exc}", flush=True)
+            return
+        if not reply.get("ok"):
+            print(f"  refused: {reply.get('error')}", flush=True)
+        for event in reply.get("events", []):
+            print(f"  {event['alarm_id']}: {event['transition']} -> {event['state']}", flush=True)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            tail.poll()
+            time.sleep(0.1)
 
 
 def _stop(process: subprocess.Popen[bytes], name: str) -> None:
@@ -106,6 +138,19 @@ def run_demo(config: Path, *, scenario: str, time_scale: float) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    try:
+        duration_s = make_scenario(scenario, loaded.spec, time_scale=time_scale).duration_s
+    except (ScenarioError, FileNotFoundError) as exc:
+        print(f"demo cannot start: {exc}", file=sys.stderr)
+        return 2
+    busy = _endpoints_in_use(loaded)
+    if busy:
+        print(
+            f"demo cannot start: {', '.join(busy)} already in use (another `minegate demo`, `sim` or `run` with "
+            "this config?); stop it and try again",
+            file=sys.stderr,
+        )
+        return 1
     data_dir = Path(loaded.spec.data_dir)
     # A demo starts from a clean journal so that it shows this run's alarms only.
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -113,7 +158,10 @@ def run_demo(config: Path, *, scenario: str, time_scale: float) -> int:
     coil_log = data_dir / "coils.jsonl"
     python = sys.executable
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    print(f"minegate demo: scenario {scenario!r} on {config} (logs in {data_dir})", flush=True)
+    print(
+        f"minegate demo: scenario {scenario!r} for {duration_s:.0f} s on {config} (logs in {data_dir}); Ctrl-C ends it",
+        flush=True,
+    )
     with (data_dir / "sim.log").open("wb") as sim_log, (data_dir / "gateway.log").open("wb") as gw_log:
         sim = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [
@@ -128,6 +176,9 @@ def run_demo(config: Path, *, scenario: str, time_scale: float) -> int:
                 str(time_scale),
                 "--coil-log",
                 str(coil_log),
+                # The simulator outlives the gateway, so the gateway's shutdown can still reach the relays.
+                "--duration",
+                "inf",
             ],
             stdout=sim_log,
             stderr=subprocess.STDOUT,
@@ -150,15 +201,19 @@ def run_demo(config: Path, *, scenario: str, time_scale: float) -> int:
                 tail.poll()
                 return sim.poll() is not None or (gateway is not None and gateway.poll() is not None)
 
-            assert loaded.spec.publish_endpoint is not None, "the demo config publishes its stream"
+            if loaded.spec.publish_endpoint is None:
+                raise RuntimeError("the demo config must set gateway.publish")
             watch(
                 loaded.spec.publish_endpoint,
                 diagnostic=diagnostic_ids.__contains__,
                 on_alarm=alarms.append,
                 should_stop=should_stop,
+                duration_s=duration_s,
                 table_every_s=5.0,
             )
             tail.poll()
+            if gateway.poll() is None and alarms:
+                _operator_steps(loaded, tail)
         except RuntimeError as exc:
             print(f"demo failed: {exc}", file=sys.stderr)
             return 1

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from edge.aio import within
 from edge.clock import Clock
 from edge.config.resolved import OutputSpec
 from edge.sensors.modbus_bus import BusCommandError, ModbusBus
@@ -110,7 +111,7 @@ class RelayDriver:
                 next_refresh = self._clock.monotonic() + self._refresh_s
             delay_s = max(0.0, next_refresh - self._clock.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=delay_s)
+                await within(self._changed.wait(), timeout_s=delay_s)
 
     async def _write(self, names: Iterable[str]) -> None:
         for name in list(names):

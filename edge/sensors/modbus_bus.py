@@ -23,6 +23,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
+from edge.aio import within
 from edge.clock import Clock
 from edge.config.resolved import BusKind, BusSpec, DeviceSpec
 from edge.modbus.planner import ReadRequest, Table
@@ -132,6 +133,9 @@ class ModbusBus:
         self._connect_failures = 0
         self._reconnect_at_mono = 0.0
         self._bus_error = "not connected yet"
+        # Commands issued at start-up wait for the first connection attempt instead of failing at once:
+        # otherwise every relay reports a false output malfunction in the first second of every start.
+        self._first_attempt_done = asyncio.Event()
         self._silent_attempts = 0
         self._commands: list[_Command] = []
         self._command_seq = itertools.count()
@@ -185,7 +189,7 @@ class ModbusBus:
         if self._commands:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=delay_s)
+            await within(self._wake.wait(), timeout_s=delay_s)
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -201,13 +205,14 @@ class ModbusBus:
         client.set_max_no_responses(1_000_000)
         self._client = client
         try:
-            ok = await asyncio.wait_for(client.connect(), timeout=self._guard_timeout_s + self.spec.timeout_s)
+            ok = await within(client.connect(), timeout_s=self._guard_timeout_s + self.spec.timeout_s)
         except (TimeoutError, OSError, ConnectionException) as exc:
             ok = False
             self._bus_error = f"connect failed: {exc!r}"
         else:
             if not ok:
                 self._bus_error = f"cannot connect to {self._endpoint()}"
+        self._first_attempt_done.set()
         if ok:
             self._connected = True
             self._silent_attempts = 0
@@ -407,7 +412,7 @@ class ModbusBus:
             counters.record_request()
             started = self._clock.monotonic()
             try:
-                response = await asyncio.wait_for(call(), timeout=self._guard_timeout_s)
+                response = await within(call(), timeout_s=self._guard_timeout_s)
             except (ConnectionException, OSError) as exc:
                 self._lost_connection(str(exc))
                 return _Failure(QualityReason.COMM_LOSS, f"{what}: {self._bus_error}")
@@ -505,6 +510,9 @@ class ModbusBus:
     ) -> list[bool] | None:
         if not self._running:
             raise error_type(f"{description}: bus owner task is not running")
+        if not self._connected and not self._first_attempt_done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await within(self._first_attempt_done.wait(), timeout_s=self._guard_timeout_s + self.spec.timeout_s)
         if not self._connected:
             raise error_type(f"{description}: bus not connected ({self._bus_error})")
         if len(self._commands) >= _MAX_PENDING_COMMANDS:
@@ -516,7 +524,7 @@ class ModbusBus:
         )
         self._wake.set()
         try:
-            return await asyncio.wait_for(future, timeout=self._command_timeout_s)
+            return await within(future, timeout_s=self._command_timeout_s)
         except TimeoutError:
             raise error_type(f"{description}: not served within {self._command_timeout_s:.1f} s") from None
 

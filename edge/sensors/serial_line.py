@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import serial
 
+from edge.aio import within
 from edge.clock import Clock
 from edge.config.resolved import InstrumentSpec
 from edge.readings import Quality, QualityReason, Reading
@@ -147,8 +148,8 @@ class SerialInstrument:
             while True:
                 port: serial.SerialBase | None = None
                 try:
-                    port = await asyncio.wait_for(
-                        loop.run_in_executor(executor, self._opener, self.spec), timeout=WRITE_TIMEOUT_S + 5.0
+                    port = await within(
+                        loop.run_in_executor(executor, self._opener, self.spec), timeout_s=WRITE_TIMEOUT_S + 5.0
                     )
                     if failures:
                         logger.info("instrument %s: port %s open again", self.spec.instrument_id, self.spec.port)
@@ -182,9 +183,7 @@ class SerialInstrument:
                 buffer.clear()  # a half line from before the request would corrupt the answer
                 await loop.run_in_executor(executor, self._write_command, port)
                 next_poll_mono = now + interval
-            chunk = await asyncio.wait_for(
-                loop.run_in_executor(executor, self._read_chunk, port), timeout=READ_TIMEOUT_S + 5.0
-            )
+            chunk = await within(loop.run_in_executor(executor, self._read_chunk, port), timeout_s=READ_TIMEOUT_S + 5.0)
             buffer.extend(chunk)
             for line in self._split_lines(buffer):
                 last_line_mono = self._clock.monotonic()

@@ -18,6 +18,7 @@ from pymodbus import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import SimDevice
 
+from edge.aio import within
 from edge.clock import Clock
 from edge.config.resolved import BusKind, BusSpec, GatewaySpec
 from edge.modbus.planner import Table
@@ -202,7 +203,7 @@ class SimulatedMine:
         servers, self._servers = self._servers, []
         for server in servers:
             try:
-                await asyncio.wait_for(_shutdown(server), timeout=_SHUTDOWN_TIMEOUT_S)
+                await within(_shutdown(server), timeout_s=_SHUTDOWN_TIMEOUT_S)
             except TimeoutError:
                 logger.warning("simulated Modbus server did not shut down within %.1f s", _SHUTDOWN_TIMEOUT_S)
         bridges, self._bridges = self._bridges, {}

@@ -1,0 +1,1 @@
+"""Benchmarks: print figures, assert nothing (run with `make bench`)."""
