@@ -45,7 +45,7 @@ from edge.config.schema import (
 )
 from edge.config.validate import issues_from_validation_error
 from edge.config.yaml_lines import LineMap, load_yaml
-from edge.modbus.codec import ByteOrder, DataType, WordOrder
+from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
 from edge.rules.jurisdictions import TemplateParameterError, UnknownRuleError, jurisdictions, template
 from edge.rules.site import LimitOverride, OverrideRecord, build_point_rules
@@ -429,6 +429,18 @@ class _Resolver:
             self.error((*path, "type"), "no data type", allowed=", ".join(d.value for d in DataType))
             return None
         address += device.register_offset
+        count = 1 if table.is_bit_table else register_count(merged.type)
+        if address + count > 65536:
+            # Caught here, not by the read planner at run time: a Modbus address is 16 bits.
+            self.error(
+                path,
+                f"0-based address {address} (after register_offset {device.register_offset}) with {count} "
+                f"register(s) runs past the last Modbus address 65535",
+            )
+            return None
+        if merged.type is DataType.BITS and merged.bit is None:
+            self.error((*path, "bit"), "type 'bits' needs 'bit'", allowed="0..15")
+            return None
         if table.is_bit_table != (merged.type is DataType.BOOL):
             self.error(
                 (*path, "type"),

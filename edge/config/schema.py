@@ -47,6 +47,8 @@ def parse_modicon(register: str) -> tuple[Table, int]:
     number = int(match["number"])
     if number < 1:
         raise ValueError(f"{register!r}: Modicon register numbers start at 1")
+    if number > 65536:  # 6-digit form: 1..65536 maps onto the 16-bit address space 0..65535
+        raise ValueError(f"{register!r}: Modicon register numbers end at 65536 (address 65535)")
     return _TABLE_BY_DIGIT[match["table"]], number - 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -28,7 +29,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as '500ms', '2s' or '1min', got {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            raise ValueError("a number this large is not a usable duration") from None
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if match is None or match["unit"] not in _DURATION_UNITS:
@@ -39,6 +43,8 @@ def parse_duration(value: object) -> float:
         seconds = float(match["num"]) * _DURATION_UNITS[match["unit"]]
     else:
         raise ValueError(f"expected a duration such as '500ms', '2s' or '1min', got {value!r}")
+    if not math.isfinite(seconds):  # '.nan' or '1e999s' would silently disable a timeout
+        raise ValueError(f"a duration must be a finite number, got {value!r}")
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     return seconds
