@@ -261,20 +261,30 @@ class _Resolver:
             seen.add(ident)
 
     def _unique_points(self, devices: Sequence[DeviceSpec], instruments: Sequence[InstrumentSpec]) -> None:
+        # Point at the second point's own 'id' line (or its entry), not at the whole section.
+        device_index = {d.id: i for i, d in reversed(list(enumerate(self.config.devices)))}
+        instrument_index = {m.id: i for i, m in reversed(list(enumerate(self.config.instruments)))}
         seen: dict[str, str] = {}
         for d in devices:
             for p in d.points:
                 if p.point_id in seen:
                     self.error(
-                        ("devices",),
+                        ("devices", device_index.get(d.device_id, 0), "points", p.name, "id"),
                         f"point id {p.point_id!r} of device {d.device_id!r} is already "
                         f"used by {seen[p.point_id]}; give one of them another 'id'",
+                        value=p.point_id,
+                        has_value=True,
                     )
                 seen[p.point_id] = f"device {d.device_id!r}"
         for ins in instruments:
             for lp in ins.points:
                 if lp.point_id in seen:
-                    self.error(("instruments",), f"point id {lp.point_id!r} is already used by {seen[lp.point_id]}")
+                    self.error(
+                        ("instruments", instrument_index.get(ins.instrument_id, 0), "points", lp.group, "id"),
+                        f"point id {lp.point_id!r} is already used by {seen[lp.point_id]}",
+                        value=lp.point_id,
+                        has_value=True,
+                    )
                 seen[lp.point_id] = f"instrument {ins.instrument_id!r}"
 
     # ---- buses -------------------------------------------------------------------------------------
