@@ -21,6 +21,27 @@ _DURATION_UNITS = {
     "h": 3600.0,
     "d": 86400.0,
 }
+# Units people write that are not accepted, with the one they mean: the "did you mean" of a bad duration.
+_UNIT_SPELLINGS = {
+    "msec": "ms",
+    "msecs": "ms",
+    "millis": "ms",
+    "millisecond": "ms",
+    "milliseconds": "ms",
+    "usec": "us",
+    "secs": "s",
+    "second": "s",
+    "seconds": "s",
+    "mins": "min",
+    "minute": "min",
+    "minutes": "min",
+    "hr": "h",
+    "hrs": "h",
+    "hour": "h",
+    "hours": "h",
+    "day": "d",
+    "days": "d",
+}
 _BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
 
 
@@ -38,7 +59,7 @@ def parse_duration(value: object) -> float:
         if match is None or match["unit"] not in _DURATION_UNITS:
             raise ValueError(
                 f"{value!r} is not a duration: write a number and a unit, one of ms, s, min, h "
-                "(e.g. '500ms', '2s', '1min')"
+                f"(e.g. '500ms', '2s', '1min'){_duration_hint(value)}"
             )
         seconds = float(match["num"]) * _DURATION_UNITS[match["unit"]]
     else:
@@ -48,6 +69,15 @@ def parse_duration(value: object) -> float:
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     return seconds
+
+
+def _duration_hint(text: str) -> str:
+    """``"; did you mean '500ms'?"`` for ``"500 msec"`` or ``"500MS"``; empty when no reading is clear."""
+    match = _DURATION.match(text.lower())
+    if match is None:
+        return ""
+    unit = _UNIT_SPELLINGS.get(match["unit"], match["unit"])
+    return f"; did you mean '{match['num']}{unit}'?" if unit and unit in _DURATION_UNITS else ""
 
 
 def parse_baudrate(value: object) -> int:
