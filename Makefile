@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.alarm_latency
 	$(BIN)/python -m benchmarks.bus_time
 	$(BIN)/python -m benchmarks.cpu_per_reading
+	$(BIN)/python -m benchmarks.idle_rss
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
