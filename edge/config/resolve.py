@@ -31,6 +31,7 @@ from edge.config.resolved import (
     PointSpec,
     QualityCondition,
 )
+from edge.config.salvage import Salvaged, salvage
 from edge.config.schema import (
     ConfigModel,
     DeviceModel,
@@ -82,6 +83,13 @@ def _validate(model: type[_M], data: Any, lines: LineMap) -> _M:
 
 def load_profiles(directories: Sequence[Path]) -> dict[str, LoadedProfile]:
     """Every ``*.yaml`` profile in ``directories``; later directories override earlier ones by name."""
+    profiles, issues = _load_profiles(directories)
+    if issues:
+        raise ConfigError(issues)
+    return profiles
+
+
+def _load_profiles(directories: Sequence[Path]) -> tuple[dict[str, LoadedProfile], list[ConfigIssue]]:
     profiles: dict[str, LoadedProfile] = {}
     issues: list[ConfigIssue] = []
     for directory in directories:
@@ -108,9 +116,7 @@ def load_profiles(directories: Sequence[Path]) -> dict[str, LoadedProfile]:
                 )
             issues.extend(_check_profile(profile, lines))
             profiles[profile.name] = LoadedProfile(profile, lines)
-    if issues:
-        raise ConfigError(issues)
-    return profiles
+    return profiles, issues
 
 
 def _check_profile(profile: DeviceProfileModel, lines: LineMap) -> list[ConfigIssue]:
@@ -170,6 +176,16 @@ class _Resolver:
         self.rules: list[PointRules] = []
         self.overrides: list[OverrideRecord] = []
         self.output_names_used: dict[str, tuple[PathPart, ...]] = {}
+        self.positions: dict[str, list[int]] = {}
+        self.broken_ids: dict[str, set[str]] = {}
+
+    def at(self, section: str, index: int) -> int:
+        """Where entry ``index`` of a (possibly salvaged) section stands in the file."""
+        positions = self.positions.get(section)
+        return positions[index] if positions is not None else index
+
+    def is_broken(self, section: str, ident: str) -> bool:
+        return ident in self.broken_ids.get(section, set())
 
     def error(
         self,
@@ -257,13 +273,15 @@ class _Resolver:
         seen: set[str] = set()
         for i, ident in enumerate(ids):
             if ident in seen:
-                self.error((section, i, "id"), f"duplicate {what}", value=ident, has_value=True)
+                self.error((section, self.at(section, i), "id"), f"duplicate {what}", value=ident, has_value=True)
             seen.add(ident)
 
     def _unique_points(self, devices: Sequence[DeviceSpec], instruments: Sequence[InstrumentSpec]) -> None:
         # Point at the second point's own 'id' line (or its entry), not at the whole section.
-        device_index = {d.id: i for i, d in reversed(list(enumerate(self.config.devices)))}
-        instrument_index = {m.id: i for i, m in reversed(list(enumerate(self.config.instruments)))}
+        device_index = {d.id: self.at("devices", i) for i, d in reversed(list(enumerate(self.config.devices)))}
+        instrument_index = {
+            m.id: self.at("instruments", i) for i, m in reversed(list(enumerate(self.config.instruments)))
+        }
         seen: dict[str, str] = {}
         for d in devices:
             for p in d.points:
@@ -324,10 +342,10 @@ class _Resolver:
 
     # ---- devices -----------------------------------------------------------------------------------
     def _device(self, index: int, model: DeviceModel) -> DeviceSpec | None:
-        path: tuple[PathPart, ...] = ("devices", index)
+        path: tuple[PathPart, ...] = ("devices", self.at("devices", index))
         bus_ids = [b.id for b in self.config.buses]
         bus = next((b for b in self.config.buses if b.id == model.bus), None)
-        if bus is None:
+        if bus is None and not self.is_broken("buses", model.bus):
             self.unknown((*path, "bus"), "bus", model.bus, bus_ids)
         loaded = self.profiles.get(model.profile)
         if loaded is None:
@@ -339,7 +357,7 @@ class _Resolver:
                 self.error(
                     (*path, "unit"),
                     f"unit id {model.unit} is already used on bus {model.bus!r} by "
-                    f"device {other.id!r} (devices[{other_index}])",
+                    f"device {other.id!r} (devices[{self.at('devices', other_index)}])",
                 )
         poll_s = model.poll if model.poll is not None else profile.defaults.poll
         timeout_s = bus.timeout if bus is not None else 1.0
@@ -558,7 +576,7 @@ class _Resolver:
         groups = set(re.compile(model.pattern).groupindex)
         points: list[LinePointSpec] = []
         for group, lp in model.points.items():
-            path: tuple[PathPart, ...] = ("instruments", index, "points", group)
+            path: tuple[PathPart, ...] = ("instruments", self.at("instruments", index), "points", group)
             if group not in groups:
                 self.unknown(path, "named group in 'pattern'", group, sorted(groups))
             label = lp.label or group
@@ -598,12 +616,12 @@ class _Resolver:
         )
 
     def _outputs(self) -> tuple[OutputSpec, ...]:
-        device_ids = [d.id for d in self.config.devices]
+        device_ids = [d.id for d in self.config.devices] + sorted(self.broken_ids.get("devices", ()))
         used: dict[tuple[str, int], str] = {}
         outputs: list[OutputSpec] = []
         for name, out in self.config.outputs.items():
             path: tuple[PathPart, ...] = ("outputs", name)
-            if out.device not in device_ids:
+            if out.device not in device_ids and not self.is_broken("devices", out.device):
                 self.unknown((*path, "device"), "device", out.device, device_ids)
             key = (out.device, out.coil)
             if key in used:
@@ -624,8 +642,8 @@ class _Resolver:
         ack = self.config.acknowledge
         if ack is None:
             return None
-        device_ids = [d.id for d in self.config.devices]
-        if ack.device not in device_ids:
+        device_ids = [d.id for d in self.config.devices] + sorted(self.broken_ids.get("devices", ()))
+        if ack.device not in device_ids and not self.is_broken("devices", ack.device):
             self.unknown(("acknowledge", "device"), "device", ack.device, device_ids)
         return AckInputSpec(device_id=ack.device, table=Table.DISCRETE_INPUT, address=ack.input)
 
@@ -657,18 +675,36 @@ def _limit_override(model: LimitOverrideModel) -> LimitOverride:
 
 
 def load_config(path: Path, *, extra_profile_dirs: Sequence[Path] = ()) -> LoadedConfig:
-    """Validate ``path`` completely and resolve it; raises ``ConfigError`` listing every problem."""
+    """Validate ``path`` completely and resolve it; raises ``ConfigError`` listing every problem.
+
+    Schema problems do not stop the reference checks: the valid entries are still resolved, so one run
+    reports a typo'd key, an unknown profile and a loosened limit together.
+    """
     data, lines = load_yaml(path)
-    config = _validate(ConfigModel, data, lines)
+    issues: list[ConfigIssue] = []
+    salvaged: Salvaged | None = None
+    try:
+        config = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        issues = issues_from_validation_error(exc, ConfigModel, data, lines)
+        salvaged = salvage(data)
+        if salvaged is None:
+            raise ConfigError(issues) from None
+        config = salvaged.config
     dirs = [BUILTIN_PROFILES, *extra_profile_dirs]
     if config.gateway.profiles_dir:
         site_dir = Path(config.gateway.profiles_dir)
         dirs.append(site_dir if site_dir.is_absolute() else path.parent / site_dir)
-    profiles = load_profiles(dirs)
+    profiles, profile_issues = _load_profiles(dirs)
+    issues += profile_issues
     resolver = _Resolver(config, lines, profiles, path.parent.resolve())
+    if salvaged is not None:
+        resolver.positions = salvaged.positions
+        resolver.broken_ids = salvaged.broken_ids
     spec = resolver.resolve()
-    if resolver.issues:
-        raise ConfigError(resolver.issues)
+    issues += resolver.issues
+    if issues:
+        raise ConfigError(issues)
     return LoadedConfig(
         spec=spec,
         rules=tuple(resolver.rules),
