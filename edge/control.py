@@ -49,7 +49,17 @@ class ControlServer:
                     reply = {"ok": False, "error": str(exc)}
                 except (ValueError, msgpack.UnpackException) as exc:
                     reply = {"ok": False, "error": f"malformed request: {exc}"}
-                await self._socket.send(msgpack.packb(reply, use_bin_type=True))
+                except Exception as exc:
+                    # A handler bug (e.g. a KeyError on a missing field) must cost one request, not the
+                    # control socket for the rest of the run; a REP socket must answer before it can recv.
+                    log.exception("control request failed")
+                    reply = {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+                try:
+                    packed = msgpack.packb(reply, use_bin_type=True)
+                except (TypeError, ValueError, OverflowError) as exc:
+                    log.exception("control reply cannot be encoded")
+                    packed = msgpack.packb({"ok": False, "error": f"internal error: reply not encodable: {exc}"})
+                await self._socket.send(packed)
         finally:
             self._socket.close(linger=0)
 
