@@ -38,10 +38,13 @@ class RelayModule:
         return ModbusTcpServer([_relay_module(RELAY_UNIT)], address=("127.0.0.1", self.port))
 
     async def start(self) -> None:
-        await self.server.serve_forever(background=True)
+        # Bounded: a port taken by another process in the meantime must fail the test, not hang it.
+        async with asyncio.timeout(5.0):
+            await self.server.serve_forever(background=True)
 
     async def power_off(self) -> None:
-        await self.server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves it unannotated
+        async with asyncio.timeout(5.0):
+            await self.server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves it unannotated
         self.server = self._new_server()  # powering on again starts from the module's defaults
 
     async def coils(self, count: int = 8) -> list[bool]:
