@@ -13,11 +13,7 @@ class SystemdNotifier:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         env = environ if environ is not None else dict(os.environ)
         self._address = env.get("NOTIFY_SOCKET", "")
-        watchdog_usec = env.get("WATCHDOG_USEC", "")
-        # systemd recommends pinging at half the configured watchdog interval.
-        self.watchdog_interval_s: float | None = (
-            int(watchdog_usec) / 2e6 if watchdog_usec.isdigit() and int(watchdog_usec) > 0 else None
-        )
+        self.watchdog_interval_s: float | None = _watchdog_interval_s(env)
         self._socket: socket.socket | None = None
         if self._address:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -50,3 +46,15 @@ class SystemdNotifier:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+
+
+def _watchdog_interval_s(env: dict[str, str]) -> float | None:
+    """Half the configured watchdog interval (systemd's advice), or None when no watchdog is ours."""
+    try:
+        usec = int(env.get("WATCHDOG_USEC", ""))
+    except ValueError:
+        return None
+    pid = env.get("WATCHDOG_PID", "")
+    if pid and pid != str(os.getpid()):
+        return None  # the watchdog belongs to another process (e.g. a wrapper that exec'd us)
+    return usec / 2e6 if usec > 0 else None
