@@ -23,7 +23,6 @@ from edge.alarms.journal import AlarmJournal, JournalWriter
 from edge.alarms.manager import AlarmCommandError, AlarmManager
 from edge.clock import Clock
 from edge.config.resolve import LoadedConfig
-from edge.config.resolved import BusKind
 from edge.control import ControlError, ControlServer
 from edge.outputs.ack_button import AckButton
 from edge.outputs.publisher import LocalPublisher, reading_to_dict
@@ -75,6 +74,7 @@ class Gateway:
         # Alarms that were standing when the gateway last stopped (or was killed) stand again.
         self.alarms.restore(self.journal.events())
         self.rules = RuleEngine(loaded.rules)
+        self.rule_count = len(loaded.rules)
         points: list[Any] = [p for d in spec.devices for p in d.points]
         points += [p for ins in spec.instruments for p in ins.points]
         self.health = HealthMonitor(points)
@@ -270,7 +270,7 @@ class Gateway:
             len(self.spec.buses),
             len(self.spec.devices),
             len(self.spec.instruments),
-            len(self.rules.active_conditions()) + len(self.spec.devices),
+            self.rule_count,
             self.spec.jurisdiction,
         )
         try:
@@ -324,7 +324,3 @@ def _signal_event() -> asyncio.Event:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, event.set)
     return event
-
-
-def bus_kinds(loaded: LoadedConfig) -> dict[str, BusKind]:
-    return {b.bus_id: b.kind for b in loaded.spec.buses}
