@@ -60,6 +60,9 @@ class ModelFile(_Strict):
     reference_output: list[list[float]]
     atol: float = Field(gt=0, description="max abs difference allowed against reference_output")
     min_top1_agreement: float = Field(1.0, ge=0, le=1, description="share of rows whose argmax must match")
+    # TFLite files have a fixed batch (1): such a file states its own input shape, and the reference input is
+    # run through it in chunks of that batch. None: the file accepts the manifest's ``inputs[0].shape``.
+    input_shape: list[int | None] | None = Field(None, description="this file's input shape if not the manifest's")
 
 
 class Manifest(_Strict):
@@ -85,6 +88,8 @@ class Manifest(_Strict):
             raise ValueError(f"output {out.name!r} has {out.shape[-1]} classes but {len(self.labels)} labels")
         rows = len(self.reference_input)
         for f in self.files:
+            if f.input_shape is not None and len(f.input_shape) != len(self.inputs[0].shape):
+                raise ValueError(f"{f.path}: input_shape {f.input_shape} has a different rank from inputs[0]")
             if len(f.reference_output) != rows:
                 raise ValueError(f"{f.path}: reference_output has {len(f.reference_output)} rows, input has {rows}")
         return self
