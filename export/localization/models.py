@@ -126,8 +126,14 @@ class Ours(nn.Module):
         anchor_cols: tuple[int, int] | None,
         pillar_col: int | None,
         embed_dim: int = 16,
+        blind_cols: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
+        # Columns the network does not read (still used as the anchor): absolute layout coordinates make the
+        # move scores depend on where in the mine the miner is, which does not transfer to rarely seen pillars.
+        keep = torch.ones(n_features)
+        keep[list(blind_cols)] = 0.0
+        self.register_buffer("keep", keep)
         self.lstm = nn.LSTM(n_features, lstm_units, batch_first=True)
         self.geometric = centres is not None and offsets is not None and anchor_cols is not None
         self.anchor_cols = anchor_cols or (0, 0)
@@ -152,9 +158,10 @@ class Ours(nn.Module):
         _xavier(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(x)
         last = x[:, -1, :]
-        parts = [out[:, -1, :], last]
+        seen = x * self.get_buffer("keep")
+        out, _ = self.lstm(seen)
+        parts = [out[:, -1, :], seen[:, -1, :]]
         pillar = last[:, self.pillar_col].round().long() if self.use_embedding else None
         if self.embed is not None and pillar is not None:
             parts.append(self.embed(pillar.clamp(0, self.n_classes - 1)))
@@ -205,5 +212,6 @@ def build_model(
             offsets=kw.get("offsets"),
             anchor_cols=(int(anchor[0]), int(anchor[1])) if anchor is not None else None,
             pillar_col=kw.get("pillar_col"),
+            blind_cols=tuple(int(c) for c in kw.get("blind_cols", ())),
         )
     raise ValueError(f"unknown model kind {kind!r}; kinds: {', '.join(KINDS)}")

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # windows would dominate the gradient and the validation loss would swing; the square root still lifts rare
 # pillars (the paper's imbalance remedy) and the cap bounds the worst case.
 CLASS_WEIGHT_CAP = 10.0
+BLIND_GEO = True
 
 
 @dataclass
@@ -131,6 +132,7 @@ def model_kwargs(kind: str, train: WindowSet) -> dict[str, Any]:
             "centres": train.pillar_xy,
             "offsets": move_offsets(train),
             "anchor_cols": (names.index("geo_pillar_x"), names.index("geo_pillar_y")),
+            "blind_cols": tuple(i for i, n in enumerate(names) if n.startswith("geo_")) if BLIND_GEO else (),
         }
     if PILLAR_INDEX_FEATURE in names:
         return {"pillar_col": names.index(PILLAR_INDEX_FEATURE)}
