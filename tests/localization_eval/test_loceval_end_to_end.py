@@ -1,0 +1,66 @@
+"""A tiny end-to-end evaluation: synthetic walkers in a 10-pillar mine, every predictor, every protocol."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from loceval_fixtures import tiny_layout, walkers
+
+from export.localization import evaluate, report
+
+
+def test_evaluation_writes_results_and_report(tmp_path: Path) -> None:
+    layout = tiny_layout()
+    records, contacts = walkers(layout, miners=6, days=2, steps=150)
+    opts = evaluate.RunOptions(n_folds=3, folds_used=1, epochs=2, max_minutes=0.2, seed=0)
+    prep = evaluate.prepare_from_records("tiny", records, contacts, layout, horizon=1, window=8, stride=2)
+    assert 200 < len(prep.base.y) < 1500
+    assert np.array_equal(prep.windows["paper"].y, prep.windows["extended"].y)
+    protocols = evaluate.run_protocols(prep, opts)
+    results = {
+        "meta": {
+            "predictors": list(opts.predictors),
+            "protocols": list(opts.protocols),
+            "n_folds": 3,
+            "folds_used": 1,
+            "seed": 0,
+            "epochs": 2,
+            "max_minutes_per_fit": 0.2,
+            "window": 8,
+            "stride": 2,
+            "horizons": [1],
+            "python": "3",
+            "machine": "test",
+            "total_seconds": 1.0,
+        },
+        "paper_reference": evaluate.PAPER_REFERENCE,
+        "paper_baselines": evaluate.PAPER_BASELINES,
+        "targets": evaluate.TARGETS,
+        "datasets": [
+            {
+                "name": "tiny",
+                "horizons": {"1": {"n_windows": len(prep.base.y), "protocols": protocols, "seconds": 1.0}},
+                "class_counts": evaluate._class_counts(prep.base),
+            }
+        ],
+    }
+    evaluate.write_results(results, tmp_path)
+    report.write_report(results, tmp_path, prepared=[prep])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    for protocol in ("stratified", "miner", "shift"):
+        preds = saved["datasets"][0]["horizons"]["1"]["protocols"][protocol]["predictors"]
+        assert set(preds) == set(evaluate.ALL_PREDICTORS)
+        # Carrying the last pillar forward is wrong on every changed window, by construction.
+        assert preds["last_known"]["metrics"]["changed_accuracy"] == 0.0
+        # Walkers pace straight entries at steady speed: dead reckoning from gateway contacts must beat chance.
+        assert preds["dead_reckoning"]["metrics"]["accuracy"] > 0.5
+        assert preds["ours"]["history"]["val_loss"]
+    text = (tmp_path / "report.md").read_text()
+    assert "whole miners held out" in text
+    assert "paper CNN-LSTM" in text
+    assert "missed by" in text or " met " in text
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert any(p.name.startswith("error_map_tiny") for p in pngs)
+    assert all(p.stat().st_size < report.MAX_PNG_BYTES for p in pngs)
