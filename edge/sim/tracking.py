@@ -1,0 +1,197 @@
+"""What a tracking system records of the simulated movers: periodic movement records with sensor noise, and
+contact events with the fixed gateways.
+
+Movement records (``Records``, columnar): one row per mover every ``period_s`` seconds while the mover is in the
+mine, on a fixed time grid (multiples of the period since the epoch, so records of different movers line up).
+
+- ``speed_mps``: the true speed of the segment plus Gaussian noise (``speed_sd_mps``), clipped at 0; a mover
+  that is paused reports exactly 0 (a tag's motion sensor knows when it is still).
+- ``direction_deg``: degrees clockwise from mine north (+y), in [0, 360): the true heading plus Gaussian noise
+  (``direction_sd_deg``). A paused mover reports the heading it had when it stopped.
+- ``x, y``: the true position plus Gaussian noise (``position_sd_m`` on each axis).
+- ``pillar_id``: the pillar of the TRUE position (``MineLayout.pillar_at``), not of the noisy one: it is the
+  label a localization model must predict, so it must not carry the sensor's error.
+
+Contacts: a mover is in contact with a gateway while its true position is inside the gateway's radio
+coverage (``MineLayout.gateway_coverage``); positions are checked every ``step_s`` and a contact
+``(miner_id, gateway_id, t_start, t_end)`` spans the first to the last check in range. That is what a
+delay-tolerant network sees underground: sparse, intermittent encounters, not a position fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.sim.mine_layout import MineLayout
+from edge.sim.mobility import ROLES, Trajectory
+
+
+@dataclass(frozen=True)
+class SensorNoise:
+    speed_sd_mps: float = 0.1
+    direction_sd_deg: float = 10.0
+    position_sd_m: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("speed_sd_mps", "direction_sd_deg", "position_sd_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Records:
+    """Movement records, one row per (miner, time), sorted by miner then time.
+
+    Strings are stored as integer codes into a tuple of names: ``miner_names[miner[k]]`` is row k's miner id,
+    ``pillar_labels[pillar[k]]`` its pillar id, ``role_names[role[k]]`` its role (``role`` is None when the
+    source has no roles, e.g. the paper's format). ``x``/``y`` are NaN when the source has no positions.
+    """
+
+    miner: NDArray[np.int32]
+    miner_names: tuple[str, ...]
+    t: NDArray[np.float64]  # epoch seconds (UTC)
+    speed: NDArray[np.float64]  # m/s
+    direction: NDArray[np.float64]  # degrees clockwise from north, [0, 360)
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    pillar: NDArray[np.int32]
+    pillar_labels: tuple[str, ...]
+    role: NDArray[np.int8] | None = None
+    role_names: tuple[str, ...] = ROLES
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def miner_ids(self) -> NDArray[np.str_]:
+        names: NDArray[np.str_] = np.asarray(self.miner_names, dtype=np.str_)[self.miner]
+        return names
+
+    def pillar_ids(self) -> NDArray[np.str_]:
+        labels: NDArray[np.str_] = np.asarray(self.pillar_labels, dtype=np.str_)[self.pillar]
+        return labels
+
+    def role_of_rows(self) -> NDArray[np.str_] | None:
+        if self.role is None:
+            return None
+        roles: NDArray[np.str_] = np.asarray(self.role_names, dtype=np.str_)[self.role]
+        return roles
+
+    def select(self, rows: NDArray[np.bool_] | NDArray[np.intp]) -> Records:
+        """The given rows (a mask or indices), same name tables."""
+        return Records(
+            miner=self.miner[rows],
+            miner_names=self.miner_names,
+            t=self.t[rows],
+            speed=self.speed[rows],
+            direction=self.direction[rows],
+            x=self.x[rows],
+            y=self.y[rows],
+            pillar=self.pillar[rows],
+            pillar_labels=self.pillar_labels,
+            role=None if self.role is None else self.role[rows],
+            role_names=self.role_names,
+        )
+
+    def sorted_by_miner_and_time(self) -> Records:
+        return self.select(np.lexsort((self.t, self.miner)))
+
+
+@dataclass(frozen=True)
+class Contact:
+    miner_id: str
+    gateway_id: str
+    t_start: float  # epoch seconds
+    t_end: float
+
+
+def sample_records(
+    trajectories: Sequence[Trajectory],
+    layout: MineLayout,
+    *,
+    rng: np.random.Generator,
+    period_s: float = 5.0,
+    noise: SensorNoise | None = None,
+) -> Records:
+    """Noisy movement records of every trajectory every ``period_s`` (see the module docstring)."""
+    if not (math.isfinite(period_s) and period_s > 0):
+        raise ValueError(f"period_s must be a positive number of seconds, got {period_s!r}")
+    noise = noise or SensorNoise()
+    miner_names = tuple(sorted({tr.miner_id for tr in trajectories}))
+    miner_code = {name: k for k, name in enumerate(miner_names)}
+    role_code = {role: k for k, role in enumerate(ROLES)}
+    parts: list[tuple[NDArray[np.float64], ...]] = []
+    for tr in trajectories:
+        first = math.ceil(tr.t[0] / period_s)
+        last = math.floor(tr.t[-1] / period_s)
+        if last < first:
+            continue
+        times = np.arange(first, last + 1, dtype=np.float64) * period_s
+        x, y, speed, heading, activity = tr.sample(times)
+        n = len(times)
+        moving = speed > 0
+        noisy_speed = np.where(moving, np.maximum(speed + rng.normal(0, noise.speed_sd_mps, n), 0.0), 0.0)
+        noisy_direction = (heading + rng.normal(0, noise.direction_sd_deg, n)) % 360.0
+        noisy_direction[noisy_direction >= 360.0] = 0.0  # -1e-17 % 360 rounds to 360.0
+        pillar = layout.pillar_index_at(x, y).astype(np.float64)
+        parts.append(
+            (
+                np.full(n, miner_code[tr.miner_id], dtype=np.float64),
+                np.full(n, role_code[tr.role], dtype=np.float64),
+                times,
+                noisy_speed,
+                noisy_direction,
+                x + rng.normal(0, noise.position_sd_m, n),
+                y + rng.normal(0, noise.position_sd_m, n),
+                pillar,
+                activity,
+            )
+        )
+    columns = [np.concatenate([part[k] for part in parts]) if parts else np.zeros(0) for k in range(9)]
+    records = Records(
+        miner=columns[0].astype(np.int32),
+        miner_names=miner_names,
+        t=columns[2],
+        speed=columns[3],
+        direction=columns[4],
+        x=columns[5],
+        y=columns[6],
+        pillar=columns[7].astype(np.int32),
+        pillar_labels=tuple(layout.pillar_ids),
+        role=columns[1].astype(np.int8),
+        role_names=ROLES,
+    )
+    return records.sorted_by_miner_and_time()
+
+
+def gateway_contacts(trajectories: Sequence[Trajectory], layout: MineLayout, *, step_s: float = 1.0) -> list[Contact]:
+    """Contact events between movers and fixed gateways, ordered by miner, then start time, then gateway."""
+    if not (math.isfinite(step_s) and step_s > 0):
+        raise ValueError(f"step_s must be a positive number of seconds, got {step_s!r}")
+    gateway_ids = [g.id for g in layout.gateways]
+    contacts: list[Contact] = []
+    for tr in trajectories:
+        # On the step grid (multiples of step_s since the epoch), like the movement records.
+        times = np.arange(math.ceil(tr.t[0] / step_s), math.floor(tr.t[-1] / step_s) + 1) * step_s
+        if len(times) == 0:
+            continue
+        x = np.interp(times, tr.t, tr.x)
+        y = np.interp(times, tr.t, tr.y)
+        heard = layout.gateway_coverage(x, y)
+        padded = np.zeros((len(times) + 2, len(gateway_ids)), dtype=np.int8)
+        padded[1:-1] = heard
+        change = np.diff(padded, axis=0)
+        for g, gateway_id in enumerate(gateway_ids):
+            starts = np.flatnonzero(change[:, g] == 1)
+            ends = np.flatnonzero(change[:, g] == -1) - 1
+            contacts.extend(
+                Contact(tr.miner_id, gateway_id, float(times[s]), float(times[e]))
+                for s, e in zip(starts, ends, strict=True)
+            )
+    contacts.sort(key=lambda c: (c.miner_id, c.t_start, c.gateway_id))
+    return contacts
