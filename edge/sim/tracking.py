@@ -21,6 +21,7 @@ delay-tolerant network sees underground: sparse, intermittent encounters, not a 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.sim.mine_layout import MineLayout
-from edge.sim.mobility import ROLES, Trajectory
+from edge.sim.mobility import Trajectory
 
 
 @dataclass(frozen=True)
@@ -48,58 +49,64 @@ class SensorNoise:
 class Records:
     """Movement records, one row per (miner, time), sorted by miner then time.
 
-    Strings are stored as integer codes into a tuple of names: ``miner_names[miner[k]]`` is row k's miner id,
-    ``pillar_labels[pillar[k]]`` its pillar id, ``role_names[role[k]]`` its role (``role`` is None when the
-    source has no roles, e.g. the paper's format). ``x``/``y`` are NaN when the source has no positions.
+    ``miner`` and ``role`` hold the strings themselves (``role`` is ``""`` for every row when the source has no
+    roles, e.g. the paper's format); pillars are integer codes into ``pillar_labels`` (the class labels).
+    ``x``/``y`` are NaN when the source has no positions.
     """
 
-    miner: NDArray[np.int32]
-    miner_names: tuple[str, ...]
+    miner: NDArray[np.str_]
+    role: NDArray[np.str_]
     t: NDArray[np.float64]  # epoch seconds (UTC)
     speed: NDArray[np.float64]  # m/s
-    direction: NDArray[np.float64]  # degrees clockwise from north, [0, 360)
+    direction_deg: NDArray[np.float64]  # degrees clockwise from north, [0, 360)
     x: NDArray[np.float64]
     y: NDArray[np.float64]
-    pillar: NDArray[np.int32]
-    pillar_labels: tuple[str, ...]
-    role: NDArray[np.int8] | None = None
-    role_names: tuple[str, ...] = ROLES
+    pillar: NDArray[np.int64]  # codes into pillar_labels
+    pillar_labels: list[str]
 
     def __len__(self) -> int:
         return len(self.t)
 
-    def miner_ids(self) -> NDArray[np.str_]:
-        names: NDArray[np.str_] = np.asarray(self.miner_names, dtype=np.str_)[self.miner]
-        return names
+    @property
+    def has_roles(self) -> bool:
+        return bool(len(self.role)) and bool(np.all(self.role != ""))
+
+    @property
+    def has_positions(self) -> bool:
+        return bool(len(self.x)) and not bool(np.isnan(self.x).all())
+
+    def miner_names(self) -> list[str]:
+        """Distinct miner ids in natural order (``m2`` before ``m10``)."""
+        return sorted({str(m) for m in self.miner.tolist()}, key=natural_key)
 
     def pillar_ids(self) -> NDArray[np.str_]:
         labels: NDArray[np.str_] = np.asarray(self.pillar_labels, dtype=np.str_)[self.pillar]
         return labels
 
-    def role_of_rows(self) -> NDArray[np.str_] | None:
-        if self.role is None:
-            return None
-        roles: NDArray[np.str_] = np.asarray(self.role_names, dtype=np.str_)[self.role]
-        return roles
-
     def select(self, rows: NDArray[np.bool_] | NDArray[np.intp]) -> Records:
-        """The given rows (a mask or indices), same name tables."""
+        """The given rows (a mask or indices), same label table."""
         return Records(
             miner=self.miner[rows],
-            miner_names=self.miner_names,
+            role=self.role[rows],
             t=self.t[rows],
             speed=self.speed[rows],
-            direction=self.direction[rows],
+            direction_deg=self.direction_deg[rows],
             x=self.x[rows],
             y=self.y[rows],
             pillar=self.pillar[rows],
             pillar_labels=self.pillar_labels,
-            role=None if self.role is None else self.role[rows],
-            role_names=self.role_names,
         )
 
     def sorted_by_miner_and_time(self) -> Records:
         return self.select(np.lexsort((self.t, self.miner)))
+
+
+def natural_key(label: str) -> tuple[str, int, str]:
+    """Sort key putting ``p2`` before ``p10``; labels without a trailing number sort by text."""
+    match = re.match(r"^(\D*)(\d+)$", label)
+    if match:
+        return match[1], int(match[2]), ""
+    return label, -1, label
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,34 @@ class Contact:
     gateway_id: str
     t_start: float  # epoch seconds
     t_end: float
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """Contact events as columns (one row per contact interval)."""
+
+    miner: NDArray[np.str_]
+    gateway: NDArray[np.str_]
+    t_start: NDArray[np.float64]
+    t_end: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.t_start)
+
+    @classmethod
+    def from_list(cls, contacts: Sequence[Contact]) -> Contacts:
+        return cls(
+            miner=np.array([c.miner_id for c in contacts], dtype=np.str_),
+            gateway=np.array([c.gateway_id for c in contacts], dtype=np.str_),
+            t_start=np.array([c.t_start for c in contacts], dtype=np.float64),
+            t_end=np.array([c.t_end for c in contacts], dtype=np.float64),
+        )
+
+    def to_list(self) -> list[Contact]:
+        return [
+            Contact(str(m), str(g), float(a), float(b))
+            for m, g, a, b in zip(self.miner, self.gateway, self.t_start, self.t_end, strict=True)
+        ]
 
 
 def sample_records(
@@ -122,49 +157,47 @@ def sample_records(
     if not (math.isfinite(period_s) and period_s > 0):
         raise ValueError(f"period_s must be a positive number of seconds, got {period_s!r}")
     noise = noise or SensorNoise()
-    miner_names = tuple(sorted({tr.miner_id for tr in trajectories}))
-    miner_code = {name: k for k, name in enumerate(miner_names)}
-    role_code = {role: k for k, role in enumerate(ROLES)}
-    parts: list[tuple[NDArray[np.float64], ...]] = []
+    miners: list[NDArray[np.str_]] = []
+    roles: list[NDArray[np.str_]] = []
+    columns: list[tuple[NDArray[np.float64], ...]] = []
     for tr in trajectories:
         first = math.ceil(tr.t[0] / period_s)
         last = math.floor(tr.t[-1] / period_s)
         if last < first:
             continue
         times = np.arange(first, last + 1, dtype=np.float64) * period_s
-        x, y, speed, heading, activity = tr.sample(times)
+        x, y, speed, heading, _activity = tr.sample(times)
         n = len(times)
         moving = speed > 0
         noisy_speed = np.where(moving, np.maximum(speed + rng.normal(0, noise.speed_sd_mps, n), 0.0), 0.0)
         noisy_direction = (heading + rng.normal(0, noise.direction_sd_deg, n)) % 360.0
         noisy_direction[noisy_direction >= 360.0] = 0.0  # -1e-17 % 360 rounds to 360.0
-        pillar = layout.pillar_index_at(x, y).astype(np.float64)
-        parts.append(
+        miners.append(np.full(n, tr.miner_id))  # dtype from the value: np.str_ alone would be <U1
+        roles.append(np.full(n, tr.role))
+        columns.append(
             (
-                np.full(n, miner_code[tr.miner_id], dtype=np.float64),
-                np.full(n, role_code[tr.role], dtype=np.float64),
                 times,
                 noisy_speed,
                 noisy_direction,
                 x + rng.normal(0, noise.position_sd_m, n),
                 y + rng.normal(0, noise.position_sd_m, n),
-                pillar,
-                activity,
+                layout.pillar_index_at(x, y).astype(np.float64),  # the TRUE position's pillar
             )
         )
-    columns = [np.concatenate([part[k] for part in parts]) if parts else np.zeros(0) for k in range(9)]
+
+    def joined(k: int) -> NDArray[np.float64]:
+        return np.concatenate([c[k] for c in columns]) if columns else np.zeros(0)
+
     records = Records(
-        miner=columns[0].astype(np.int32),
-        miner_names=miner_names,
-        t=columns[2],
-        speed=columns[3],
-        direction=columns[4],
-        x=columns[5],
-        y=columns[6],
-        pillar=columns[7].astype(np.int32),
-        pillar_labels=tuple(layout.pillar_ids),
-        role=columns[1].astype(np.int8),
-        role_names=ROLES,
+        miner=np.concatenate(miners) if miners else np.zeros(0, dtype=np.str_),
+        role=np.concatenate(roles) if roles else np.zeros(0, dtype=np.str_),
+        t=joined(0),
+        speed=joined(1),
+        direction_deg=joined(2),
+        x=joined(3),
+        y=joined(4),
+        pillar=joined(5).astype(np.int64),
+        pillar_labels=list(layout.pillar_ids),
     )
     return records.sorted_by_miner_and_time()
 

@@ -1,0 +1,1 @@
+"""Miner localization: datasets (``dataset``, ``generate``), training, evaluation and export of the models."""
