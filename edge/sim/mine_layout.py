@@ -245,10 +245,20 @@ class MineLayout:
             limit = p.speed_limit_belt_mps
         else:
             limit = p.speed_limit_entry_mps
-        # The escapeways run the whole way out, so the portal drift is part of both.
-        on_escape_line = kind in ("entry", "face", "portal")
-        primary = on_escape_line and (entry == roles.primary_escapeway or kind == "portal")
-        secondary = on_escape_line and (entry == roles.secondary_escapeway or kind == "portal")
+        # The escapeways run the whole way out: up their entries, along crosscut 0 to the foot of the portal
+        # drift (which continues the haulage entry), and out the portal drift.
+        on_escape_line = kind in ("entry", "face")
+        primary = (on_escape_line and entry == roles.primary_escapeway) or kind == "portal"
+        secondary = (on_escape_line and entry == roles.secondary_escapeway) or kind == "portal"
+        if kind == "crosscut" and na.crosscut == 0 and na.entry is not None and nb.entry is not None:
+            span = (min(na.entry, nb.entry), max(na.entry, nb.entry))
+            for escape_entry in (roles.primary_escapeway, roles.secondary_escapeway):
+                if escape_entry is None:
+                    continue
+                low, high = sorted((escape_entry, roles.haulage))
+                if low <= span[0] and span[1] <= high:
+                    primary = primary or escape_entry == roles.primary_escapeway
+                    secondary = secondary or escape_entry == roles.secondary_escapeway
         edge = Edge(f"{a}~{b}", a, b, kind, length, limit, belt, haulage, primary, secondary)
         self.edges[edge.id] = edge
         self._adjacency[a].append((b, edge))
