@@ -56,7 +56,8 @@ class ModelFile(_Strict):
     bytes: int = Field(ge=1)
     format: Literal["onnx", "tflite"]
     precision: Literal["fp32", "int8", "fp16"]
-    # Reference output of this file for the manifest's reference input (int8 files differ from fp32).
+    # Reference output of this file for the manifest's reference input (int8 files differ from fp32): the file's
+    # raw output tensor (logits unless the manifest's output_kind says "probabilities"), one row per input row.
     reference_output: list[list[float]]
     atol: float = Field(gt=0, description="max abs difference allowed against reference_output")
     min_top1_agreement: float = Field(1.0, ge=0, le=1, description="share of rows whose argmax must match")
@@ -75,10 +76,15 @@ class Manifest(_Strict):
     outputs: list[TensorSpec] = Field(min_length=1)
     normalisation: Normalisation
     labels: list[str] = Field(min_length=1, description="class names in output order")
+    output_kind: Literal["logits", "probabilities"] = Field(
+        "logits", description="what the output tensor holds: the runtime applies softmax to logits only"
+    )
     metrics: dict[str, float | str | dict[str, float]] = {}
     training_data_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     parameters: dict[str, float | int | str | bool] = {}
-    reference_input: list[list[list[float]]] = Field(description="a small batch for the load-time check")
+    reference_input: list[list[list[float]]] = Field(
+        description="a small batch (B, L, F) for the load-time check, as fed to the model file: already normalised"
+    )
     files: list[ModelFile] = Field(min_length=1)
 
     @model_validator(mode="after")
