@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bus_time
 	$(BIN)/python -m benchmarks.cpu_per_reading
 	$(BIN)/python -m benchmarks.idle_rss
+	$(BIN)/python -m benchmarks.inference_latency
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
