@@ -10,7 +10,6 @@ manifest) when the exporter is available; ``export`` re-exports a trained ``mode
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import importlib.util
 import json
@@ -18,7 +17,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,29 +29,6 @@ log = logging.getLogger("minegate.localization.train")
 CHECKPOINT = "model.pt"
 TRAINING_JSON = "training.json"
 TASK = "localization"
-
-
-@dataclass(frozen=True)
-class Contacts:
-    miner: NDArray[np.str_]
-    gateway: NDArray[np.str_]
-    t_start: NDArray[np.float64]
-    t_end: NDArray[np.float64]
-
-
-def read_contacts(path: Path) -> Contacts:
-    """``miner_id,gateway_id,t_start,t_end`` rows; a bad row is reported with its line number."""
-    cols: tuple[list[str], list[str], list[float], list[float]] = ([], [], [], [])
-    with path.open(newline="", encoding="utf-8") as fh:
-        for line, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                cols[0].append(str(row["miner_id"]))
-                cols[1].append(str(row["gateway_id"]))
-                cols[2].append(float(row["t_start"]))
-                cols[3].append(float(row["t_end"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{line}: bad contact row: {exc}") from None
-    return Contacts(np.array(cols[0], dtype=str), np.array(cols[1], dtype=str), np.array(cols[2]), np.array(cols[3]))
 
 
 def sha256_file(path: Path) -> str:
@@ -196,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         from edge.sim.mine_layout import MineLayout  # noqa: PLC0415
 
         layout = MineLayout.load(data / "layout.json")
-    contacts = read_contacts(data / "contacts.csv") if (data / "contacts.csv").exists() else None
+    contacts = dataset.load_contacts(data / "contacts.csv") if (data / "contacts.csv").exists() else None
     started = time.perf_counter()
     ws = build_windows(
         records,
@@ -299,7 +275,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         layout = MineLayout.load(data / "layout.json")
     features = FeatureSet(meta["features"])
-    contacts = read_contacts(data / "contacts.csv") if (data / "contacts.csv").exists() else None
+    contacts = dataset.load_contacts(data / "contacts.csv") if (data / "contacts.csv").exists() else None
     ws = build_windows(
         records,
         window=int(meta["window"]),

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 KINDS = ("paper_cnn_lstm", "lstm_only", "ours")
+MISMATCH_CAP = 60.0
 
 
 def _xavier(module: nn.Module) -> None:
@@ -105,7 +106,9 @@ class RelativeMoveHead(nn.Module):
         offsets = self.get_buffer("offsets")
         landing = anchor[:, None, :] + offsets[None, :, :]  # (B, K, 2)
         diff = centres[None, None, :, :] - landing[:, :, None, :]  # (B, K, C, 2)
-        mismatch = (diff * diff).sum(dim=-1) * self.scale  # (B, K, C)
+        # Capped: beyond MISMATCH_CAP the pillar is out of the running anyway, and unbounded logits (thousands
+        # for far pillars) would make exported float kernels differ from PyTorch by more than any tolerance.
+        mismatch = ((diff * diff).sum(dim=-1) * self.scale).clamp(max=MISMATCH_CAP)  # (B, K, C)
         return torch.logsumexp(moves[:, :, None] - mismatch, dim=1)
 
 
