@@ -13,7 +13,9 @@ gives top-3), so every metric is computed the same way for every predictor:
   miner was in contact with (the gateway's surveyed position, at the end of that contact), integrate the
   recorded speed x heading over the miner's records from then to the window's end, extrapolate the last
   velocity to the target time, then ``pillar_at``. It reads only speed, heading and time, never the recorded
-  x, y; with no contact yet in the records it falls back to the last known pillar.
+  x, y; with no contact yet in the records it falls back to the last known pillar. ``dead_reckoning_fix`` is
+  the same from a position fix at the contact (the recorded x, y at its end) instead of the gateway's position,
+  which a contact alone does not give (radio reaches up to 100 m along a drift).
 * learned models (``lstm_only``, ``paper_cnn_lstm``, ``ours``) via the training module's ``fit``.
 """
 

@@ -10,7 +10,6 @@ two CPU cores, so ``--folds-used`` limits how many folds of each protocol are ru
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import math
@@ -42,7 +41,7 @@ from export.localization.windows import ContactsLike
 
 log = logging.getLogger("minegate.localization.evaluate")
 
-BASELINES = ("last_known", "markov", "dead_reckoning")
+BASELINES = ("last_known", "markov", "dead_reckoning", "dead_reckoning_fix")
 LEARNED = ("lstm_only", "paper_cnn_lstm", "ours")
 ALL_PREDICTORS = BASELINES + LEARNED
 # Which window features each learned model reads: the paper's model as published, ours with everything.
@@ -63,7 +62,8 @@ class Prepared:
     windows: dict[str, Windows]  # "paper" / "extended", identical rows in identical order
     centres: FloatArray  # (C, 2) in label order
     tracks: Mapping[int, Track] = field(default_factory=dict)
-    contacts: Mapping[int, Sequence[Contact]] = field(default_factory=dict)
+    contacts: Mapping[int, Sequence[Contact]] = field(default_factory=dict)  # at the gateway's position
+    contacts_fix: Mapping[int, Sequence[Contact]] = field(default_factory=dict)  # at the recorded position
     locate: Callable[[FloatArray, FloatArray], IntArray] | None = None
     heading_convention: str = "compass"
     layout: Any = None  # edge.sim.mine_layout.MineLayout when loaded from disk
@@ -83,7 +83,6 @@ class RunOptions:
     seed: int = 0
     epochs: int = 30
     max_minutes: float = 1.0
-    tune_trials: int = 0
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,13 +100,18 @@ def make_predictor(name: str, prep: Prepared, opts: RunOptions) -> Predictor:
         return LastKnown()
     if name == "markov":
         return MarkovChain()
-    if name == "dead_reckoning":
+    if name in ("dead_reckoning", "dead_reckoning_fix"):
+        # Two anchors: the gateway's surveyed position (all a contact tells: the miner is somewhere within
+        # radio range, up to 100 m along a drift), or a position fix taken at the contact (the recorded x, y
+        # at the end of the contact, as a proximity-tracking gateway would give). From there on only speed,
+        # heading and time are used.
         return DeadReckoning(
             tracks=prep.tracks,
-            contacts=prep.contacts,
+            contacts=prep.contacts if name == "dead_reckoning" else prep.contacts_fix,
             centres=prep.centres,
             locate=prep.locate or _nearest_centre(prep.centres),
             heading_convention=prep.heading_convention,
+            name=name,
         )
     if name in LEARNED:
         from export.localization.train import TrainConfig  # noqa: PLC0415  (torch only when a model is fitted)
@@ -201,36 +205,6 @@ def _per_pillar_error(y: IntArray, pred: NDArray[np.int64], labels: Sequence[str
 
 
 # --------------------------------------------------------------------------------------------- loading data
-@dataclass(frozen=True)
-class ContactTable:
-    """Gateway contact events (the generator's ``contacts.csv``): who was heard by which gateway, when."""
-
-    miner: NDArray[np.str_]
-    gateway: NDArray[np.str_]
-    t_start: FloatArray
-    t_end: FloatArray
-
-
-def read_contacts(path: Path) -> ContactTable:
-    """``miner_id,gateway_id,t_start,t_end`` rows; a bad row is reported with its line number."""
-    import csv  # noqa: PLC0415
-
-    miners: list[str] = []
-    gateways: list[str] = []
-    starts: list[float] = []
-    ends: list[float] = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for line, rec in enumerate(csv.DictReader(fh), start=2):
-            try:
-                miners.append(str(rec["miner_id"]))
-                gateways.append(str(rec["gateway_id"]))
-                starts.append(float(rec["t_start"]))
-                ends.append(float(rec["t_end"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{line}: bad contact row {rec!r}: {exc}") from None
-    return ContactTable(np.array(miners, dtype=str), np.array(gateways, dtype=str), np.array(starts), np.array(ends))
-
-
 def prepare_from_records(
     name: str,
     records: Any,
@@ -273,33 +247,43 @@ def prepare_from_records(
         return out
 
     miner_ids: list[str] = list(getattr(base, "miner_ids", []))
-    tracks, contact_map = _tracks_and_contacts(records, contacts, layout, miner_ids)
+    tracks, contact_map, contact_fix = _tracks_and_contacts(records, contacts, layout, miner_ids)
     return Prepared(
         name=name,
         windows=wsets,
         centres=centres,
         tracks=tracks,
         contacts=contact_map,
+        contacts_fix=contact_fix,
         locate=locate,
         layout=layout,
         info={"n_records": len(records.t), "n_miners": len(miner_ids)},
     )
 
 
-def prepare_dataset(
-    directory: Path, *, horizon: int, window: int | None, stride: int | None, need_extended: bool
-) -> Prepared:
-    """Load one generated dataset directory (records.csv, contacts.csv, layout.json) for one horizon."""
+def load_dataset(directory: Path) -> tuple[Any, ContactsLike | None, Any]:
+    """Records, contacts (None without contacts.csv) and layout of one generated dataset directory."""
     from edge.sim.mine_layout import MineLayout  # noqa: PLC0415
-
-    # The dataset module (records loading and cleaning) lands separately; imported by name so this module
-    # type-checks before it does.
-    dataset = importlib.import_module("export.localization.dataset")
+    from export.localization import dataset  # noqa: PLC0415
 
     layout = MineLayout.load(directory / "layout.json")
     records = dataset.load_records(directory / "records.csv")
     contacts_path = directory / "contacts.csv"
-    contacts = read_contacts(contacts_path) if contacts_path.exists() else None
+    contacts = dataset.load_contacts(contacts_path) if contacts_path.exists() else None
+    return records, contacts, layout
+
+
+def prepare_dataset(
+    directory: Path,
+    *,
+    horizon: int,
+    window: int | None,
+    stride: int | None,
+    need_extended: bool,
+    loaded: tuple[Any, ContactsLike | None, Any] | None = None,
+) -> Prepared:
+    """One generated dataset directory (records.csv, contacts.csv, layout.json) at one horizon."""
+    records, contacts, layout = loaded if loaded is not None else load_dataset(directory)
     prep = prepare_from_records(
         directory.name,
         records,
@@ -311,26 +295,33 @@ def prepare_dataset(
         need_extended=need_extended,
     )
     prep.info["dir"] = str(directory)
+    prep.info["stride"] = stride
     return prep
 
 
 def _tracks_and_contacts(
     records: Any, contacts: ContactsLike | None, layout: Any, miner_ids: Sequence[str]
-) -> tuple[dict[int, Track], dict[int, list[Contact]]]:
-    """Per miner code (the window set's): speed/heading/time track and contacts at surveyed gateway positions."""
+) -> tuple[dict[int, Track], dict[int, list[Contact]], dict[int, list[Contact]]]:
+    """Per miner code (the window set's): speed/heading/time track, contacts placed at the gateway's surveyed
+    position, and the same contacts placed at the recorded position at the contact's end (a position fix)."""
     code_of = {mid: i for i, mid in enumerate(miner_ids)}
     miner = np.array([code_of.get(str(v), -1) for v in np.asarray(records.miner)], dtype=np.int64)
     t = np.asarray(records.t, dtype=np.float64)
     speed = np.asarray(records.speed, dtype=np.float64)
     heading = np.asarray(records.direction_deg, dtype=np.float64)
+    xs = np.asarray(records.x, dtype=np.float64)
+    ys = np.asarray(records.y, dtype=np.float64)
     tracks: dict[int, Track] = {}
+    rows_of: dict[int, IntArray] = {}
     for code in np.unique(miner[miner >= 0]):
         rows = np.flatnonzero(miner == code)
         rows = rows[np.argsort(t[rows], kind="stable")]
         tracks[int(code)] = Track(t[rows], speed[rows], heading[rows])
+        rows_of[int(code)] = rows
     out: dict[int, list[Contact]] = {}
+    fix: dict[int, list[Contact]] = {}
     if contacts is None:
-        return tracks, out
+        return tracks, out, fix
     gw = {g.id: (float(g.x), float(g.y)) for g in layout.gateways}
     for mid, gid, t0, t1 in zip(contacts.miner, contacts.gateway, contacts.t_start, contacts.t_end, strict=True):
         code = code_of.get(str(mid))
@@ -338,7 +329,13 @@ def _tracks_and_contacts(
             continue
         x, y = gw[str(gid)]
         out.setdefault(code, []).append(Contact(float(t0), float(t1), x, y))
-    return tracks, out
+        rows = rows_of[code]
+        # The record at (or just before) the contact's end; its x, y is the fix, and the contact is cut there.
+        k = int(np.clip(np.searchsorted(t[rows], t1, side="right") - 1, 0, rows.size - 1))
+        r = rows[k]
+        if np.isfinite(xs[r]) and np.isfinite(ys[r]) and t[r] >= t0:
+            fix.setdefault(code, []).append(Contact(float(t0), float(t[r]), float(xs[r]), float(ys[r])))
+    return tracks, out, fix
 
 
 # ------------------------------------------------------------------------------------------------ the matrix
@@ -349,6 +346,7 @@ def evaluate_all(
     *,
     window: int | None = None,
     stride: int | None = None,
+    target_windows: int | None = None,
     learned_horizons: Sequence[int] | None = None,
 ) -> tuple[dict[str, Any], list[Prepared]]:
     started = time.perf_counter()
@@ -363,6 +361,7 @@ def evaluate_all(
             "max_minutes_per_fit": opts.max_minutes,
             "window": window,
             "stride": stride,
+            "target_windows": target_windows,
             "horizons": list(horizons),
             "learned_horizons": list(learned_horizons) if learned_horizons is not None else list(horizons),
             "python": platform.python_version(),
@@ -377,8 +376,17 @@ def evaluate_all(
     need_extended = any(LEARNED_FEATURES.get(p) == "extended" for p in opts.predictors)
     for d in dirs:
         entry: dict[str, Any] = {"name": d.name, "horizons": {}}
+        t_load = time.perf_counter()
+        loaded = load_dataset(d)
+        entry["load_seconds"] = time.perf_counter() - t_load
+        ds_stride = stride
+        if ds_stride is None and target_windows is not None:
+            # Same number of windows from every dataset: bigger crews are subsampled harder (budget, not tuning).
+            ds_stride = max(1, round(len(loaded[0].t) / target_windows))
         for h in horizons:
-            prep = prepare_dataset(d, horizon=h, window=window, stride=stride, need_extended=need_extended)
+            prep = prepare_dataset(
+                d, horizon=h, window=window, stride=ds_stride, need_extended=need_extended, loaded=loaded
+            )
             h_opts = opts
             if learned_horizons is not None and h not in learned_horizons:
                 h_opts = replace(opts, predictors=tuple(p for p in opts.predictors if p in BASELINES))
@@ -389,6 +397,7 @@ def evaluate_all(
                 "seconds": time.perf_counter() - t0,
             }
             entry.update(prep.info)
+            entry["horizons"][str(h)]["changed_share"] = float(np.mean(prep.base.y != prep.base.last_pillar))
             if h == horizons[0]:
                 entry["class_counts"] = _class_counts(prep.base)
                 prepared_h1.append(prep)
@@ -439,9 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds-used", type=int, help="run only the first N folds of each protocol (budget)")
     p.add_argument("--window", type=int, help="window length L (default: the training module's)")
     p.add_argument("--stride", type=int, help="window stride (subsamples windows; default: the training module's)")
+    p.add_argument("--target-windows", type=int, help="pick each dataset's stride to give about this many windows")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--max-minutes", type=float, default=1.0, help="training time cap per fit")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see main)")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -451,6 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
     dirs: list[Path] = [args.data] if args.data is not None else list(args.datasets)
+    if any(p in LEARNED for p in args.predictors):
+        import torch  # noqa: PLC0415  (only when a model is trained)
+
+        # The windows are small (batch 32 x 20 steps): with two intra-op threads a training step measured
+        # 1.2 s against 7 ms with one on this 2-core machine while another process was busy (OpenMP threads
+        # spinning against each other); one thread is never slower here by more than a little.
+        torch.set_num_threads(args.threads)
     opts = RunOptions(
         predictors=tuple(args.predictors),
         protocols=tuple(args.protocols),
@@ -461,7 +479,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_minutes=args.max_minutes,
     )
     results, prepared = evaluate_all(
-        dirs, args.horizons, opts, window=args.window, stride=args.stride, learned_horizons=args.learned_horizons
+        dirs,
+        args.horizons,
+        opts,
+        window=args.window,
+        stride=args.stride,
+        target_windows=args.target_windows,
+        learned_horizons=args.learned_horizons,
     )
     from export.localization import report  # noqa: PLC0415  (matplotlib only when writing the report)
 

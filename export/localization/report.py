@@ -32,7 +32,8 @@ METRIC_COLUMNS = (
 PRETTY = {
     "last_known": "last known pillar",
     "markov": "Markov chain (CTS-MM family)",
-    "dead_reckoning": "dead reckoning from last contact",
+    "dead_reckoning": "dead reckoning from last gateway",
+    "dead_reckoning_fix": "dead reckoning from fix at last contact",
     "lstm_only": "LSTM only",
     "paper_cnn_lstm": "paper CNN-LSTM",
     "ours": "ours",
@@ -91,6 +92,66 @@ def targets_table(results: Mapping[str, Any]) -> list[str]:
                         cells.append(f"{v:.3f} **missed by {goal - v:.3f}**")
                 lines.append(f"| {ds['name']} | {protocol} | {PRETTY.get(model, model)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def headline_table(results: Mapping[str, Any]) -> list[str]:
+    """Every dataset and predictor at the first horizon: the paper's protocol next to the leakage-free ones."""
+    lines = [
+        "| dataset | predictor | acc (a) stratified | acc (b) miners | acc (b) shifts | F1 macro (b) miners "
+        "| <=61 m (b) miners | changed acc (a) | changed acc (b) miners | changed acc (b) shifts |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for ds in results["datasets"]:
+        h = _horizons(ds)[0]
+        protos = ds["horizons"][h]["protocols"]
+        preds = list(dict.fromkeys(k for p in protos.values() for k in p["predictors"]))
+
+        for pred in preds:
+
+            def cell(protocol: str, key: str, pred: str = pred, protos: Mapping[str, Any] = protos) -> str:
+                entry = protos.get(protocol, {}).get("predictors", {}).get(pred)
+                return _fmt(entry["metrics"].get(key)) if entry else "not run"
+
+            cells = [
+                cell("stratified", "accuracy"),
+                cell("miner", "accuracy"),
+                cell("shift", "accuracy"),
+                cell("miner", "macro_f1"),
+                cell("miner", "within_61m"),
+                cell("stratified", "changed_accuracy"),
+                cell("miner", "changed_accuracy"),
+                cell("shift", "changed_accuracy"),
+            ]
+            lines.append(f"| {ds['name']} | {PRETTY.get(pred, pred)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def observations(results: Mapping[str, Any]) -> list[str]:
+    """Sentences computed from the results (nothing typed in): leakage gap, best on changed windows."""
+    out: list[str] = []
+    for ds in results["datasets"]:
+        h = _horizons(ds)[0]
+        protos = ds["horizons"][h]["protocols"]
+        strat = protos.get("stratified", {}).get("predictors", {})
+        miner = protos.get("miner", {}).get("predictors", {})
+        for model in ("lstm_only", "paper_cnn_lstm", "ours"):
+            if model in strat and model in miner:
+                a, b = strat[model]["metrics"]["accuracy"], miner[model]["metrics"]["accuracy"]
+                if a is not None and b is not None:
+                    out.append(
+                        f"- `{ds['name']}`, {PRETTY[model]}: accuracy {a:.3f} with the paper's stratified folds vs "
+                        f"{b:.3f} with whole miners held out (difference {a - b:+.3f})."
+                    )
+        if miner:
+            ranked = sorted(((v["metrics"].get("changed_accuracy") or 0.0, k) for k, v in miner.items()), reverse=True)
+            best_val, best = ranked[0]
+            last = miner.get("last_known", {}).get("metrics", {}).get("accuracy")
+            tail = f"; carrying the last pillar forward scores {last:.3f} overall" if last is not None else ""
+            out.append(
+                f"- `{ds['name']}`, miners held out: best changed-pillar accuracy {best_val:.3f} "
+                f"({PRETTY.get(best, best)}){tail}."
+            )
+    return out
 
 
 def side_by_side(ds: Mapping[str, Any], h: str) -> list[str]:
@@ -163,11 +224,23 @@ def render_markdown(results: Mapping[str, Any], figures: Sequence[str] = ()) -> 
         "",
         *targets_table(results),
         "",
+        "## Headline: every predictor, first horizon, all datasets",
+        "",
+        *headline_table(results),
+        "",
+        "Read from the results:",
+        "",
+        *observations(results),
+        "",
     ]
     for ds in results["datasets"]:
         out += [f"## Dataset `{ds['name']}`", ""]
         if "n_records" in ds:
-            out += [f"{ds['n_records']} records, {ds.get('n_miners', '?')} moving nodes.", ""]
+            out += [
+                f"{ds['n_records']} records, {ds.get('n_miners', '?')} moving nodes, window stride "
+                f"{ds.get('stride') or 1} (loading {_fmt(ds.get('load_seconds'), 0)} s).",
+                "",
+            ]
         for h in _horizons(ds):
             hh = ds["horizons"][h]
             out += [

@@ -64,3 +64,27 @@ def test_evaluation_writes_results_and_report(tmp_path: Path) -> None:
     pngs = sorted(tmp_path.glob("*.png"))
     assert any(p.name.startswith("error_map_tiny") for p in pngs)
     assert all(p.stat().st_size < report.MAX_PNG_BYTES for p in pngs)
+
+
+def test_main_on_a_generated_dataset(tmp_path: Path) -> None:
+    """``evaluate.main`` end to end on a dataset written by the generator CLI (CSV + layout on disk)."""
+    from export.localization import generate
+
+    data = tmp_path / "d4"
+    gen_argv = ["--nodes", "4", "--days", "2", "--entries", "4", "--crosscuts", "10", "--out", str(data)]
+    assert generate.main(gen_argv) == 0
+    out = tmp_path / "report"
+    argv = ["--data", str(data), "--horizons", "1", "2", "--target-windows", "400", "--folds", "3"]
+    argv += ["--folds-used", "1", "--epochs", "1", "--learned-horizons", "1", "--out", str(out)]
+    argv += ["--predictors", "last_known", "markov", "dead_reckoning", "dead_reckoning_fix", "ours", "--no-figures"]
+    assert evaluate.main(argv) == 0
+    saved = json.loads((out / "results.json").read_text())
+    ds = saved["datasets"][0]
+    assert ds["n_miners"] == 4
+    assert 200 < ds["horizons"]["1"]["n_windows"] < 1200
+    h1 = ds["horizons"]["1"]["protocols"]["miner"]["predictors"]
+    h2 = ds["horizons"]["2"]["protocols"]["miner"]["predictors"]
+    assert "ours" in h1
+    assert "ours" not in h2  # learned models only at --learned-horizons
+    assert h2["last_known"]["metrics"]["n_changed"] >= h1["last_known"]["metrics"]["n_changed"] > 0
+    assert "## Targets" in (out / "report.md").read_text()
