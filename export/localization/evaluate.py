@@ -348,6 +348,7 @@ def evaluate_all(
     stride: int | None = None,
     target_windows: int | None = None,
     learned_horizons: Sequence[int] | None = None,
+    on_progress: Callable[[dict[str, Any]], object] | None = None,
 ) -> tuple[dict[str, Any], list[Prepared]]:
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -374,18 +375,26 @@ def evaluate_all(
     }
     prepared_h1: list[Prepared] = []
     need_extended = any(LEARNED_FEATURES.get(p) == "extended" for p in opts.predictors)
-    for d in dirs:
-        entry: dict[str, Any] = {"name": d.name, "horizons": {}}
-        t_load = time.perf_counter()
-        loaded = load_dataset(d)
-        entry["load_seconds"] = time.perf_counter() - t_load
-        ds_stride = stride
-        if ds_stride is None and target_windows is not None:
-            # Same number of windows from every dataset: bigger crews are subsampled harder (budget, not tuning).
-            ds_stride = max(1, round(len(loaded[0].t) / target_windows))
-        for h in horizons:
+    entries: dict[Path, dict[str, Any]] = {}
+    cache: dict[Path, tuple[Any, ContactsLike | None, Any]] = {}
+    strides: dict[Path, int | None] = {}
+    # Horizon-major: every dataset at the first horizon is done (and saved) before any longer horizon, so a run
+    # cut short still has the headline results.
+    for h in horizons:
+        for d in dirs:
+            if d not in cache:
+                t_load = time.perf_counter()
+                cache[d] = load_dataset(d)
+                entries[d] = {"name": d.name, "load_seconds": time.perf_counter() - t_load, "horizons": {}}
+                results["datasets"].append(entries[d])
+                ds_stride = stride
+                if ds_stride is None and target_windows is not None:
+                    # About the same number of windows from every dataset: bigger crews are subsampled harder.
+                    ds_stride = max(1, round(len(cache[d][0].t) / target_windows))
+                strides[d] = ds_stride
+            entry = entries[d]
             prep = prepare_dataset(
-                d, horizon=h, window=window, stride=ds_stride, need_extended=need_extended, loaded=loaded
+                d, horizon=h, window=window, stride=strides[d], need_extended=need_extended, loaded=cache[d]
             )
             h_opts = opts
             if learned_horizons is not None and h not in learned_horizons:
@@ -393,15 +402,17 @@ def evaluate_all(
             t0 = time.perf_counter()
             entry["horizons"][str(h)] = {
                 "n_windows": len(prep.base.y),
+                "changed_share": float(np.mean(prep.base.y != prep.base.last_pillar)),
                 "protocols": run_protocols(prep, h_opts),
                 "seconds": time.perf_counter() - t0,
             }
             entry.update(prep.info)
-            entry["horizons"][str(h)]["changed_share"] = float(np.mean(prep.base.y != prep.base.last_pillar))
             if h == horizons[0]:
                 entry["class_counts"] = _class_counts(prep.base)
                 prepared_h1.append(prep)
-        results["datasets"].append(entry)
+            results["meta"]["total_seconds"] = time.perf_counter() - started
+            if on_progress is not None:
+                on_progress(results)
     results["meta"]["total_seconds"] = time.perf_counter() - started
     return results, prepared_h1
 
@@ -437,6 +448,7 @@ def write_results(results: Mapping[str, Any], out: Path) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate", description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--report-only", action="store_true", help="rewrite report.md and figures from OUT/results.json")
     src.add_argument("--data", type=Path, help="one generated dataset directory")
     src.add_argument("--datasets", type=Path, nargs="+", help="several dataset directories (e.g. 25/50/100 nodes)")
     p.add_argument("--horizons", type=int, nargs="+", default=[1], help="forecast k records ahead (default: 1)")
@@ -461,6 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    if args.report_only:
+        from export.localization import report  # noqa: PLC0415
+
+        saved = json.loads((args.out / "results.json").read_text(encoding="utf-8"))
+        report.write_report(saved, args.out, figures=not args.no_figures)
+        print(f"wrote {args.out / 'report.md'}")  # noqa: T201
+        return 0
     dirs: list[Path] = [args.data] if args.data is not None else list(args.datasets)
     if any(p in LEARNED for p in args.predictors):
         import torch  # noqa: PLC0415  (only when a model is trained)
@@ -486,6 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stride=args.stride,
         target_windows=args.target_windows,
         learned_horizons=args.learned_horizons,
+        on_progress=lambda partial: write_results(partial, args.out),  # a cut-short run keeps what it has
     )
     from export.localization import report  # noqa: PLC0415  (matplotlib only when writing the report)
 

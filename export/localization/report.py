@@ -233,6 +233,19 @@ def render_markdown(results: Mapping[str, Any], figures: Sequence[str] = ()) -> 
         *observations(results),
         "",
     ]
+    folds_run = meta["folds_used"] or meta["n_folds"]
+    out += [
+        "## Limits of this run",
+        "",
+        f"- {folds_run} of {meta['n_folds']} folds per protocol were run for every predictor (so all predictors "
+        "share identical test windows); the fold-to-fold spread is in results.json (`fold_accuracy`).",
+        f"- Learned models use the training module's default hyper-parameters (no optuna search inside the folds), "
+        f"early stopping on the validation part, at most {meta['epochs']} epochs and "
+        f"{meta['max_minutes_per_fit']} min per fit; a fit stopped by the time cap depends on machine load.",
+        f"- Windows are subsampled (stride per dataset, target about {meta.get('target_windows') or 'all'} windows); "
+        "the learned models ran at horizons " + ", ".join(str(h) for h in meta.get("learned_horizons", [])) + ".",
+        "",
+    ]
     for ds in results["datasets"]:
         out += [f"## Dataset `{ds['name']}`", ""]
         if "n_records" in ds:
@@ -405,6 +418,12 @@ def write_report(results: Mapping[str, Any], out: Path, *, prepared: Sequence[An
     made: list[str] = []
     if figures:
         layouts = {p.name: p.layout for p in prepared}
+        for ds in results["datasets"]:
+            layout_path = Path(ds.get("dir", "")) / "layout.json"
+            if ds["name"] not in layouts and "dir" in ds and layout_path.exists():
+                from edge.sim.mine_layout import MineLayout  # noqa: PLC0415
+
+                layouts[ds["name"]] = MineLayout.load(layout_path)
         for ds in results["datasets"]:
             name = ds["name"]
             if "class_counts" in ds:
