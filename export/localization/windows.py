@@ -227,26 +227,32 @@ def _contact_features(
     return since, seen, gxy
 
 
-def build_windows(
+@dataclass(frozen=True)
+class StepFeatures:
+    """Per-record features of every track, sorted by miner then time (what windows are cut from)."""
+
+    values: NDArray[np.float32]  # (N, F)
+    names: list[str]
+    labels: list[str]
+    pillar: NDArray[np.int64]  # (N,) label index of each record's pillar
+    seg: NDArray[np.int64]  # (N,) track segment id (a window never spans two)
+    t: NDArray[np.float64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    miner_code: NDArray[np.int64]
+    miner_ids: list[str]
+    shift: NDArray[np.int64]
+
+
+def step_features(
     records: RecordsLike,
     *,
-    window: int = 20,
-    horizon: int = 1,
     features: FeatureSet,
     layout: MineLayout | None = None,
     contacts: ContactsLike | None = None,
-    stride: int = 1,
     labels: list[str] | None = None,
-) -> WindowSet:
-    """Windows of ``window`` records and the pillar ``horizon`` records after the last one.
-
-    ``stride`` keeps every ``stride``-th window of each track (subsampling: consecutive windows overlap in
-    all but one record, so they add little information and a lot of training time). ``labels`` fixes the
-    class list (e.g. to match a trained model); by default it is the layout's pillar ids in layout order
-    (so a class can exist with zero samples), else the sorted (natural order) ids seen.
-    """
-    if window < 1 or horizon < 1 or stride < 1:
-        raise ValueError(f"window, horizon and stride must be >= 1, got {window}, {horizon}, {stride}")
+) -> StepFeatures:
+    """The features of every record; training windows and the gateway's live windows both cut from these."""
     features = FeatureSet(features)
     # Sort by miner, then time; everything below is per sorted record.
     miner_raw = np.asarray([str(m) for m in records.miner])
@@ -353,6 +359,82 @@ def build_windows(
     feats = np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((t.shape[0], 0), np.float32)
     feats = np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0)
 
+    return StepFeatures(
+        values=feats,
+        names=names,
+        labels=list(labels),
+        pillar=pillar,
+        seg=seg,
+        t=t,
+        x=xs,
+        y=ys,
+        miner_code=miner_code,
+        miner_ids=miner_ids,
+        shift=shift,
+    )
+
+
+@dataclass(frozen=True)
+class LatestWindows:
+    """For each miner with enough history, the window ending at their latest record (inference input)."""
+
+    X: NDArray[np.float32]  # (M, L, F), not normalised
+    miner_ids: list[str]
+    last_pillar: list[str]
+    t_last: NDArray[np.float64]
+    feature_names: list[str]
+
+
+def latest_windows(
+    records: RecordsLike,
+    *,
+    window: int,
+    features: FeatureSet,
+    labels: list[str],
+    layout: MineLayout | None = None,
+    contacts: ContactsLike | None = None,
+) -> LatestWindows:
+    """The most recent complete window of each miner (same features as training, no target needed)."""
+    f = step_features(records, features=features, layout=layout, contacts=contacts, labels=labels)
+    n = f.t.shape[0]
+    if n == 0:
+        return LatestWindows(np.zeros((0, window, len(f.names)), np.float32), [], [], np.zeros(0), f.names)
+    last_of_miner = np.flatnonzero(np.r_[f.miner_code[1:] != f.miner_code[:-1], True])
+    pos = np.arange(n) - np.searchsorted(f.seg, f.seg, side="left")
+    ends = last_of_miner[pos[last_of_miner] >= window - 1]
+    steps = ends[:, None] + np.arange(-window + 1, 1)[None, :]
+    X = f.values[steps] if ends.size else np.zeros((0, window, len(f.names)), np.float32)
+    return LatestWindows(
+        X=np.ascontiguousarray(X, dtype=np.float32),
+        miner_ids=[f.miner_ids[int(c)] for c in f.miner_code[ends]],
+        last_pillar=[f.labels[int(p)] for p in f.pillar[ends]],
+        t_last=f.t[ends].astype(np.float64),
+        feature_names=f.names,
+    )
+
+
+def build_windows(
+    records: RecordsLike,
+    *,
+    window: int = 20,
+    horizon: int = 1,
+    features: FeatureSet,
+    layout: MineLayout | None = None,
+    contacts: ContactsLike | None = None,
+    stride: int = 1,
+    labels: list[str] | None = None,
+) -> WindowSet:
+    """Windows of ``window`` records and the pillar ``horizon`` records after the last one.
+
+    ``stride`` keeps every ``stride``-th window of each track (subsampling: consecutive windows overlap in
+    all but one record, so they add little information and a lot of training time). ``labels`` fixes the
+    class list (e.g. to match a trained model); by default it is the layout's pillar ids in layout order
+    (so a class can exist with zero samples), else the sorted (natural order) ids seen.
+    """
+    if window < 1 or horizon < 1 or stride < 1:
+        raise ValueError(f"window, horizon and stride must be >= 1, got {window}, {horizon}, {stride}")
+    f = step_features(records, features=features, layout=layout, contacts=contacts, labels=labels)
+    seg, pillar, t, xs, ys = f.seg, f.pillar, f.t, f.x, f.y
     # Window ends e: at least window-1 records of the same segment before, the target e+horizon in it too.
     n = t.shape[0]
     pos = np.arange(n) - np.searchsorted(seg, seg, side="left")
@@ -361,24 +443,26 @@ def build_windows(
     ends = ends[seg[ends + horizon] == seg[ends]]
     ends = ends[((pos[ends] - (window - 1)) % stride) == 0]
     steps = ends[:, None] + np.arange(-window + 1, 1)[None, :]
-    X = feats[steps] if ends.size else np.zeros((0, window, len(names)), np.float32)
+    X = f.values[steps] if ends.size else np.zeros((0, window, len(f.names)), np.float32)
     target = ends + horizon
     pillar_xy: NDArray[np.float32] | None = None
     if layout is not None:
         frame = geo_frame(layout)
-        pillar_xy = frame.apply(np.array([[layout.pillar(p).x, layout.pillar(p).y] for p in labels])).astype(np.float32)
+        pillar_xy = frame.apply(np.array([[layout.pillar(p).x, layout.pillar(p).y] for p in f.labels])).astype(
+            np.float32
+        )
     return WindowSet(
         X=np.ascontiguousarray(X, dtype=np.float32),
         y=pillar[target].astype(np.int64),
         last_pillar=pillar[ends].astype(np.int64),
-        miner=miner_code[ends].astype(np.int64),
-        shift=shift[ends].astype(np.int64),
+        miner=f.miner_code[ends].astype(np.int64),
+        shift=f.shift[ends].astype(np.int64),
         t_last=t[ends].astype(np.float64),
         target_xy=np.stack([xs[target], ys[target]], axis=1).astype(np.float32),
-        feature_names=names,
-        labels=list(labels),
+        feature_names=f.names,
+        labels=list(f.labels),
         window=window,
         horizon=horizon,
         pillar_xy=pillar_xy,
-        miner_ids=miner_ids,
+        miner_ids=f.miner_ids,
     )
