@@ -224,6 +224,14 @@ def render_markdown(results: Mapping[str, Any], figures: Sequence[str] = ()) -> 
         "",
         *targets_table(results),
         "",
+        "Ceiling of `within_61m` for any pillar-level prediction (true pillar's centre vs true position; miners in "
+        "the portal drift or at the faces are outside every pillar's cell): "
+        + ", ".join(
+            f"`{ds['name']}` {_fmt(ds['horizons'][_horizons(ds)[0]].get('ceiling_within_61m'))}"
+            for ds in results["datasets"]
+        )
+        + ".",
+        "",
         "## Headline: every predictor, first horizon, all datasets",
         "",
         *headline_table(results),
@@ -258,7 +266,7 @@ def render_markdown(results: Mapping[str, Any], figures: Sequence[str] = ()) -> 
             hh = ds["horizons"][h]
             out += [
                 f"### Horizon {h} (predict the pillar {h} record(s) ahead) -- {hh['n_windows']} windows, "
-                f"{_fmt(hh['seconds'], 0)} s",
+                f"{_fmt(hh.get('changed_share'))} of them changed pillar; {_fmt(hh['seconds'], 0)} s",
                 "",
                 "Both protocols side by side (accuracy / macro F1 / changed-pillar accuracy):",
                 "",
