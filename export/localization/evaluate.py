@@ -419,9 +419,9 @@ def evaluate_all(
 
 
 def ceiling_within(prep: Prepared) -> float:
-    """Share of windows whose true position is within 61 m of its own pillar's centre: the best any pillar-level
-    predictor can score on "within 61 m" (positions in the portal drift or at the faces lie outside every
-    pillar's cell and are labelled with the nearest pillar, which can be further away than that)."""
+    """Share of windows whose true position is within 61 m of its own pillar's centre: what a perfect pillar
+    classifier scores on "within 61 m" (positions in the portal drift or at the faces lie outside every pillar's
+    cell and are labelled with the nearest pillar, which can be further away than that)."""
     b = prep.base
     d, _ = m.distance_to_truth(b.y, b.y, prep.centres, b.target_xy)
     return m.within_share(d)

