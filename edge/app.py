@@ -13,7 +13,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
@@ -23,6 +23,7 @@ from edge.alarms.journal import AlarmJournal, JournalWriter
 from edge.alarms.manager import AlarmCommandError, AlarmManager
 from edge.clock import Clock
 from edge.config.resolve import LoadedConfig
+from edge.config.resolved import LocalizationSpec
 from edge.control import ControlError, ControlServer
 from edge.outputs.ack_button import AckButton
 from edge.outputs.publisher import LocalPublisher, reading_to_dict
@@ -34,6 +35,10 @@ from edge.sensors.health import HealthMonitor
 from edge.sensors.modbus_bus import ModbusBus
 from edge.sensors.serial_line import SerialInstrument
 from edge.systemd import SystemdNotifier
+
+if TYPE_CHECKING:
+    from edge.localization.source import MovementSubscriber
+    from edge.localization.task import LocalizationTask
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +107,65 @@ class Gateway:
             bus, unit_id = bus_for_device[spec.ack_input.device_id]
             self.ack_button = AckButton(spec.ack_input, bus=bus, unit_id=unit_id, on_press=self._ack_pressed)
         self.control = ControlServer(self._zmq, spec.control_endpoint, self)
+        self.localization: LocalizationTask | None = None
+        self.movement_source: MovementSubscriber | None = None
+        if spec.localization is not None:
+            self._start_localization(spec.localization)
         self.task_faults: dict[str, str] = {}
         self._stopping = False
         for record in loaded.overrides:
             (log.warning if record.loosens else log.info)("site override %s", record.describe())
         self.relays.set_desired(self.alarms.desired_outputs())
         self.relays.healthy = True  # until a supervised task crashes
+
+    def _start_localization(self, loc: LocalizationSpec) -> None:
+        """Load the location model; a refused model costs the muster list, never the statutory functions."""
+        # Imported here: onnxruntime and the feature code cost ~30 MB that a gateway without a model keeps.
+        from edge.inference.manifest import ManifestError  # noqa: PLC0415
+        from edge.inference.model import ModelRefused, load_model  # noqa: PLC0415
+        from edge.localization.source import MovementSubscriber  # noqa: PLC0415
+        from edge.localization.task import LocalizationContractError, LocalizationTask  # noqa: PLC0415
+        from edge.sim.mine_layout import MineLayout  # noqa: PLC0415
+
+        model_dir = Path(loc.model_dir)
+        try:
+            model = load_model(model_dir, loc.file, threads=loc.threads)
+            layout = MineLayout.load(model_dir / "layout.json")
+            self.localization = LocalizationTask(model, layout=layout, clock=self.clock, period_s=loc.period_s)
+        except (ModelRefused, ManifestError, LocalizationContractError, OSError, ValueError) as exc:
+            log.error("localization disabled: %s", exc)
+            self.task_faults["localization"] = str(exc)
+            self._apply_changes([self._gateway_malfunction("localization", f"location model refused: {exc}")])
+            return
+        self.movement_source = MovementSubscriber(self._zmq, loc.source_endpoint, self.localization)
+        log.info(
+            "localization: model %s (%s on %s), %d pillars, records from %s",
+            model.manifest.name,
+            model.file.path,
+            model.backend_name,
+            len(model.labels),
+            loc.source_endpoint,
+        )
+
+    def _gateway_malfunction(self, component: str, message: str) -> ConditionChange:
+        return ConditionChange(
+            condition_id=f"gateway.{component}:malfunction",
+            point_id=f"gateway.{component}",
+            signal=SignalClass.MALFUNCTION,
+            priority=Priority.MEDIUM,
+            active=True,
+            statutory=False,
+            latch=False,
+            value=None,
+            limit=None,
+            unit="",
+            message=message,
+            action="re-export or restore the model files; statutory monitoring is unaffected",
+            source="minegate self-check",
+            outputs=(),
+            t_mono=self.clock.monotonic(),
+            t_wall=self.clock.wall(),
+        )
 
     # ---- the reading path (synchronous, statutory) -------------------------------------------------
     def on_reading(self, reading: Reading) -> None:
@@ -187,6 +245,8 @@ class Gateway:
         try:
             if cmd == "status":
                 return self.status()
+            if cmd == "muster":
+                return self.muster()
             if cmd == "alarms":
                 return {"alarms": [e.to_dict() for e in self.alarms.snapshot()]}
             if cmd == "ack":
@@ -203,11 +263,33 @@ class Gateway:
             elif cmd == "unshelve":
                 events = self.alarms.unshelve(str(alarm_id), user=user)
             else:
-                raise ControlError(f"unknown command {cmd!r}; allowed: status, alarms, ack, reset, shelve, unshelve")
+                raise ControlError(
+                    f"unknown command {cmd!r}; allowed: status, alarms, muster, ack, reset, shelve, unshelve"
+                )
         except AlarmCommandError as exc:
             raise ControlError(str(exc)) from None
         self._after_alarm_events(events)
         return {"events": [e.to_dict() for e in events]}
+
+    def muster(self) -> dict[str, Any]:
+        if self.localization is None:
+            raise ControlError(
+                "this gateway runs no location model: add a 'localization:' section to its config"
+                + (
+                    f" (the model was refused: {self.task_faults['localization']})"
+                    if "localization" in self.task_faults
+                    else ""
+                )
+            )
+        now = self.clock.wall()
+        task = self.localization
+        return {
+            "now_wall": now,
+            "model": task.model.manifest.name,
+            "file": task.model.file.path,
+            "cycles": task.cycles,
+            "miners": [e.to_dict(now) for e in task.muster()],
+        }
 
     def status(self) -> dict[str, Any]:
         return {
@@ -289,6 +371,16 @@ class Gateway:
                 for ins in self.instruments:
                     name = f"instrument:{ins.spec.instrument_id}"
                     tasks.append(group.create_task(self._supervise(name, ins.run), name=name))
+                if self.localization is not None and self.movement_source is not None:
+                    tasks.append(
+                        group.create_task(self._supervise("localization", self.localization.run), name="localization")
+                    )
+                    tasks.append(
+                        group.create_task(
+                            self._supervise("localization-source", self.movement_source.run),
+                            name="localization-source",
+                        )
+                    )
                 if self.ack_button is not None:
                     tasks.append(
                         group.create_task(self._supervise("ack-button", self.ack_button.run), name="ack-button")

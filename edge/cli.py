@@ -181,6 +181,34 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_muster(args: argparse.Namespace) -> int:
+    reply = _control(args, {"cmd": "muster"})
+    if args.json:
+        reply.pop("ok", None)
+        print(json.dumps(reply, indent=2, sort_keys=True))
+        return EXIT_OK
+    miners = reply["miners"]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(reply["now_wall"])))
+    print(
+        f"muster list at {stamp}Z: {len(miners)} miners (model {reply['model']}, {reply['file']}); "
+        "longest unheard first"
+    )
+    print(
+        f"{'miner':<10} {'role':<11} {'unheard':>8} {'last pillar':>11} {'predicted':>9} {'conf':>5}  top-3"
+        f"{'':<22} last gateway"
+    )
+    for m in miners:
+        conf = "-" if m["confidence"] is None else f"{m['confidence']:.2f}"
+        top3 = " ".join(f"{label}:{p:.2f}" for label, p in m["top3"]) or "-"
+        since = m["since_contact_s"]
+        gateway = "-" if m["last_gateway"] is None else f"{m['last_gateway']} ({since:.0f} s ago)"
+        print(
+            f"{m['miner_id']:<10} {m['role']:<11} {m['since_seen_s']:>7.0f}s {m['last_pillar']:>11} "
+            f"{m['predicted_pillar'] or '-':>9} {conf:>5}  {top3:<27} {gateway}"
+        )
+    return EXIT_OK
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
     profiles = load_profiles([BUILTIN_PROFILES])
     if args.name is None:
@@ -248,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("muster", help="the rescue list: every miner, last known and predicted pillar, time unheard")
+    p.add_argument("config")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.set_defaults(func=cmd_muster)
 
     p = sub.add_parser("scenarios", help="list the simulator's scenarios")
     p.set_defaults(func=cmd_scenarios)

@@ -27,6 +27,7 @@ from edge.config.resolved import (
     GatewaySpec,
     InstrumentSpec,
     LinePointSpec,
+    LocalizationSpec,
     OutputSpec,
     PointSpec,
     QualityCondition,
@@ -267,6 +268,7 @@ class _Resolver:
                 heartbeat_period_s=cfg.alarms.heartbeat_period,
             ),
             source_file=self.lines.file,
+            localization=self._localization(),
         )
 
     def _unique(self, section: str, ids: Sequence[str], what: str) -> None:
@@ -613,6 +615,32 @@ class _Resolver:
             poll_command=model.poll_command,
             poll_interval_s=model.poll,
             points=tuple(points),
+        )
+
+    def _localization(self) -> LocalizationSpec | None:
+        loc = self.config.localization
+        if loc is None:
+            return None
+        model_dir = Path(os.path.normpath(self.base_dir / loc.model_dir))
+        if not (model_dir / "manifest.json").is_file():
+            self.error(
+                ("localization", "model_dir"),
+                f"no manifest.json in {model_dir}: train and export a model with `minegate-train localization "
+                "train`, or point model_dir at the shipped models/localization",
+                value=loc.model_dir,
+                has_value=True,
+            )
+        elif not (model_dir / "layout.json").is_file():
+            self.error(
+                ("localization", "model_dir"),
+                f"no layout.json in {model_dir}: the model must ship the mine layout it was trained on",
+            )
+        return LocalizationSpec(
+            model_dir=str(model_dir),
+            source_endpoint=loc.source,
+            period_s=loc.period,
+            threads=loc.threads,
+            file=loc.file,
         )
 
     def _outputs(self) -> tuple[OutputSpec, ...]:

@@ -202,6 +202,15 @@ class AlarmSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalizationSpec:
+    model_dir: str  # absolute
+    source_endpoint: str
+    period_s: float
+    threads: int
+    file: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySpec:
     gateway_id: str
     site: str
@@ -216,6 +225,7 @@ class GatewaySpec:
     ack_input: AckInputSpec | None
     alarms: AlarmSettings
     source_file: str = ""
+    localization: LocalizationSpec | None = None
 
     def bus(self, bus_id: str) -> BusSpec:
         for b in self.buses:

@@ -21,6 +21,7 @@ from edge.config.schema import (
     DeviceModel,
     GatewaySection,
     InstrumentModel,
+    LocalizationModel,
     OutputModel,
 )
 
@@ -81,6 +82,7 @@ def salvage(data: Any) -> Salvaged | None:
         name: model for name, value in outputs.items() if (model := _valid(TypeAdapter(OutputModel), value)) is not None
     }
     kept["acknowledge"] = _valid(TypeAdapter(AcknowledgeModel | None), data.get("acknowledge"))
+    kept["localization"] = _valid(TypeAdapter(LocalizationModel | None), data.get("localization"))
     kept["alarms"] = _valid(TypeAdapter(AlarmSettingsModel), data.get("alarms") or {}) or AlarmSettingsModel()
     result.config = ConfigModel.model_construct(gateway=gateway, **kept)
     return result

@@ -286,6 +286,16 @@ class GatewaySection(StrictModel):
     profiles_dir: str | None = Field(None, description="extra device profiles (*.yaml)")
 
 
+class LocalizationModel(StrictModel):
+    """Miner location prediction: a model directory from ``minegate-train localization`` and a record feed."""
+
+    model_dir: str = Field(description="directory with manifest.json, the model files and layout.json")
+    source: str = Field(description="ZeroMQ endpoint publishing movement/contact records (msgpack)")
+    period: Duration = Field(5.0, gt=0, le=600, description="how often the location table is recomputed")
+    threads: int = Field(1, ge=1, le=4, description="inference threads (1 leaves a core for the loop)")
+    file: str | None = Field(None, description="model file to use (default: int8, else fp32)")
+
+
 class ConfigModel(StrictModel):
     gateway: GatewaySection
     buses: list[BusModel] = []
@@ -294,3 +304,4 @@ class ConfigModel(StrictModel):
     outputs: dict[str, OutputModel] = {}
     acknowledge: AcknowledgeModel | None = None
     alarms: AlarmSettingsModel = AlarmSettingsModel()
+    localization: LocalizationModel | None = None
