@@ -1,0 +1,134 @@
+"""Train -> export -> load on the gateway -> live predictions and the muster list, small enough for CI.
+
+A few simulated miners for one shift, a short fit of "ours", ONNX fp32 export with its manifest, then the
+gateway's LocalizationTask fed record by record as the DTN would deliver them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.clock import FakeClock
+from edge.inference.model import load_model
+from edge.localization.records import ContactRecord, MovementRecord
+from edge.localization.task import LocalizationContractError, LocalizationTask
+from edge.sim.mine_layout import LayoutParams, MineLayout
+from edge.sim.mobility import MobilityParams, simulate_days
+from edge.sim.tracking import Contacts, Records, gateway_contacts, sample_records
+from export.localization.export_models import ExportRequest, export_all
+from export.localization.train import TrainConfig, fit
+from export.localization.windows import FeatureSet, build_windows
+
+WINDOW = 12
+
+
+@pytest.fixture(scope="module")
+def crew() -> tuple[MineLayout, Records, Contacts]:
+    layout = MineLayout(LayoutParams())
+    trajectories = simulate_days(layout, MobilityParams(nodes=8), seed=3, days=1)
+    records = sample_records(trajectories, layout, rng=np.random.default_rng(3), period_s=5.0)
+    contacts = Contacts.from_list(gateway_contacts(trajectories, layout, step_s=5.0))
+    return layout, records, contacts
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, crew: tuple[MineLayout, Records, Contacts]) -> Path:
+    layout, records, contacts = crew
+    ws = build_windows(
+        records, window=WINDOW, horizon=1, features=FeatureSet.EXTENDED, layout=layout, contacts=contacts, stride=6
+    )
+    miners = np.unique(ws.miner)
+    val = np.isin(ws.miner, miners[-2:])
+    cfg = TrainConfig(kind="ours", epochs=2, batch_size=256, dropout=0.1, lstm_units=16, filters=16, progress=False)
+    fitted = fit(cfg, ws.subset(np.flatnonzero(~val)), ws.subset(np.flatnonzero(val)))
+    out = tmp_path_factory.mktemp("localization")
+    export_all(
+        ExportRequest(
+            model=fitted.module,
+            name="localization",
+            task="localization",
+            window=WINDOW,
+            n_features=len(ws.feature_names),
+            feature_names=ws.feature_names,
+            mean=[float(v) for v in fitted.mean],
+            std=[float(v) for v in fitted.std],
+            labels=ws.labels,
+            calibration=fitted.normalise(ws.X[:256]),
+            training_data_sha256="0" * 64,
+            parameters={"window": WINDOW, "horizon": 1, "features": "extended"},
+        ),
+        out,
+        formats=("onnx_fp32",),
+        latency_repeats=5,
+    )
+    layout.save(out / "layout.json")
+    return out
+
+
+def _feed(task: LocalizationTask, records: Records, contacts: Contacts, until: float) -> None:
+    rows = np.flatnonzero(records.t <= until)
+    for i in rows[np.argsort(records.t[rows], kind="stable")]:
+        task.add_record(
+            MovementRecord(
+                miner_id=str(records.miner[i]),
+                role=str(records.role[i]),
+                t_wall=float(records.t[i]),
+                speed_mps=float(records.speed[i]),
+                direction_deg=float(records.direction_deg[i]),
+                pillar_id=records.pillar_labels[int(records.pillar[i])],
+                x=float(records.x[i]),
+                y=float(records.y[i]),
+            )
+        )
+    for k in np.flatnonzero(contacts.t_start <= until):
+        task.add_contact(
+            ContactRecord(
+                str(contacts.miner[k]),
+                str(contacts.gateway[k]),
+                float(contacts.t_start[k]),
+                float(min(contacts.t_end[k], until)),
+            )
+        )
+
+
+async def test_gateway_predicts_every_miner_and_ranks_the_muster_list(
+    model_dir: Path, crew: tuple[MineLayout, Records, Contacts]
+) -> None:
+    layout, records, contacts = crew
+    model = load_model(model_dir)  # checksum, contract and reference-output checks
+    midday = float(np.median(records.t))
+    clock = FakeClock(start_wall=midday)
+    task = LocalizationTask(model, layout=layout, clock=clock, period_s=5.0)
+    _feed(task, records, contacts, until=midday)
+    predicted = await task.update()
+    try:
+        miners_with_history = {m for m, track in task.store.tracks.items() if len(track) >= WINDOW}
+        assert predicted == len(miners_with_history) > 0
+        estimates = {e.miner_id: e for e in task.estimates()}
+        for miner in miners_with_history:
+            e = estimates[miner]
+            assert e.predicted_pillar in layout.pillar_ids
+            assert e.confidence is not None
+            assert 0.0 < e.confidence <= 1.0
+            assert e.top3[0][0] == e.predicted_pillar
+            assert sum(p for _, p in e.top3) <= 1.0 + 1e-5
+        # Muster: the miner heard from longest ago comes first.
+        order = [e.last_seen_wall for e in task.muster()]
+        assert order == sorted(order)
+        table = task.muster()[0].to_dict(clock.wall())
+        assert table["since_seen_s"] >= 0
+    finally:
+        await task.worker.close()
+
+
+async def test_a_model_for_another_layout_is_refused(model_dir: Path, tmp_path: Path) -> None:
+    small = MineLayout(LayoutParams(entries=4, crosscuts=10))
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    model = load_model(copy)
+    with pytest.raises(LocalizationContractError, match="another mine layout"):
+        LocalizationTask(model, layout=small, clock=FakeClock())
