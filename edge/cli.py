@@ -68,6 +68,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     loaded = _load(args.config)
+    crew = None
+    if args.crew:
+        from edge.sim.crew import CrewParams
+
+        crew = CrewParams(nodes=args.crew, seed=args.seed, time_scale=args.time_scale, scenario=args.crew_scenario)
     return run_simulator(
         loaded.spec,
         scenario_name=args.scenario,
@@ -77,6 +82,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         coil_log=Path(args.coil_log) if args.coil_log else None,
         duration_s=args.duration,
         data_path=Path(args.data) if args.data else None,
+        crew=crew,
     )
 
 
@@ -246,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coil-log", default=None, help="append every relay coil write to this JSON-lines file")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--data", default=None, help="mine-air CSV for the mine_air_replay scenario")
+    p.add_argument("--crew", type=int, default=0, help="also publish N simulated miners' movement records")
+    p.add_argument(
+        "--crew-scenario", default=None, choices=["blocked_drift", "evacuation", "trapped"], help="crew emergency"
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_sim)
 

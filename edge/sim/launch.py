@@ -8,13 +8,18 @@ two processes). Ports under ``/dev`` name real hardware and are never replaced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
 
+import zmq.asyncio
+
 from edge.clock import SystemClock
 from edge.config.resolved import BusKind, GatewaySpec
 from edge.modbus.wire_time import SerialFraming
+from edge.sim.crew import CrewParams, CrewPublisher
+from edge.sim.mine_layout import MineLayout
 from edge.sim.runner import SimulatedMine, SimulationError, describe
 from edge.sim.scenario_base import ScenarioError
 from edge.sim.scenarios import make_scenario
@@ -66,6 +71,8 @@ async def simulate(
     coil_log: Path | None = None,
     duration_s: float | None = None,
     data_path: Path | None = None,
+    crew: CrewParams | None = None,
+    crew_endpoint: str | None = None,
 ) -> None:
     """Start the mine, play ``scenario_name`` for ``duration_s`` (default: the scenario's own length;
     ``float("inf")``: until cancelled) and stop it again, also when cancelled."""
@@ -92,10 +99,35 @@ async def simulate(
             time_scale,
             "ever" if until_s == float("inf") else f"{until_s:.1f} s",
         )
-        await mine.run(until_s=None if until_s == float("inf") else until_s)
+        crew_task = _start_crew(spec, crew, crew_endpoint)
+        try:
+            await mine.run(until_s=None if until_s == float("inf") else until_s)
+        finally:
+            if crew_task is not None:
+                crew_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await crew_task
         logger.info("scenario %s finished", scenario.name)
     finally:
         await mine.stop()
+
+
+def _start_crew(spec: GatewaySpec, crew: CrewParams | None, endpoint: str | None) -> asyncio.Task[None] | None:
+    """Publish a simulated crew's movement records, walking the layout the gateway's location model knows."""
+    if crew is None:
+        return None
+    if spec.localization is None:
+        raise SimulationError("--crew needs a 'localization:' section in the config (its model_dir has the layout)")
+    layout = MineLayout.load(Path(spec.localization.model_dir) / "layout.json")
+    publisher = CrewPublisher(
+        layout,
+        crew,
+        context=zmq.asyncio.Context.instance(),
+        endpoint=endpoint or spec.localization.source_endpoint.replace("tcp://localhost", "tcp://127.0.0.1"),
+        clock=SystemClock(),
+    )
+    logger.info("crew: %d miners publishing movement records on %s", crew.nodes, publisher.endpoint)
+    return asyncio.create_task(publisher.run(), name="sim-crew")
 
 
 def run_simulator(
@@ -108,6 +140,8 @@ def run_simulator(
     coil_log: Path | None = None,
     duration_s: float | None = None,
     data_path: Path | None = None,
+    crew: CrewParams | None = None,
+    crew_endpoint: str | None = None,
 ) -> int:
     """Blocking entry point for the CLI: runs ``simulate`` on a fresh loop; SIGTERM/SIGINT stop it cleanly.
 
@@ -130,6 +164,8 @@ def run_simulator(
                 coil_log=coil_log,
                 duration_s=duration_s,
                 data_path=data_path,
+                crew=crew,
+                crew_endpoint=crew_endpoint,
             ),
             name="minegate-sim",
         )

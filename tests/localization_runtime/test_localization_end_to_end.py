@@ -132,3 +132,78 @@ async def test_a_model_for_another_layout_is_refused(model_dir: Path, tmp_path: 
     model = load_model(copy)
     with pytest.raises(LocalizationContractError, match="another mine layout"):
         LocalizationTask(model, layout=small, clock=FakeClock())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_gateway_muster_over_the_control_socket_from_a_simulated_crew(model_dir: Path, tmp_path: Path) -> None:
+    """The real path: crew -> ZeroMQ -> MovementSubscriber -> task -> `muster` over the control socket."""
+    import asyncio
+
+    import zmq.asyncio
+
+    from edge.app import Gateway
+    from edge.clock import SystemClock
+    from edge.config.resolve import load_config
+    from edge.control import request
+    from edge.sim.crew import CrewParams, CrewPublisher
+
+    source = f"tcp://127.0.0.1:{_free_port()}"
+    control = f"tcp://127.0.0.1:{_free_port()}"
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        f"""gateway:
+  id: gw-loc
+  jurisdiction: us_msha_coal
+  data_dir: data
+  publish: null
+  control: {control}
+localization:
+  model_dir: {model_dir}
+  source: {source}
+  period: 500ms
+""",
+        encoding="utf-8",
+    )
+    loaded = load_config(config)
+    gateway = Gateway(loaded, clock=SystemClock())
+    assert gateway.localization is not None
+    layout = MineLayout.load(model_dir / "layout.json")
+    crew = CrewPublisher(
+        layout,
+        CrewParams(nodes=6, seed=5, time_scale=20.0, backfill_s=200.0),
+        context=zmq.asyncio.Context.instance(),
+        endpoint=source,
+        clock=SystemClock(),
+    )
+    stop = asyncio.Event()
+    gateway_task = asyncio.create_task(gateway.run(stop), name="gateway")
+    crew_task = asyncio.create_task(crew.run(duration_s=30.0), name="crew")
+    loop = asyncio.get_running_loop()
+    try:
+        reply: dict[str, object] = {}
+        async with asyncio.timeout(40.0):
+            while True:
+                await asyncio.sleep(0.5)
+                reply = await loop.run_in_executor(None, lambda: request(control, {"cmd": "muster"}))
+                miners = reply.get("miners")
+                if isinstance(miners, list) and miners and all(m["predicted_pillar"] for m in miners):
+                    break
+        miners = reply["miners"]
+        assert isinstance(miners, list)
+        assert len(miners) == 6
+        assert all(m["predicted_pillar"] in layout.pillar_ids for m in miners)
+        assert gateway.movement_source is not None
+        assert gateway.movement_source.received > 0
+        assert gateway.movement_source.rejected == 0
+    finally:
+        crew_task.cancel()
+        stop.set()
+        await gateway_task
