@@ -251,6 +251,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         "description": f"{args.model} on {features} features, window {ws.window}, horizon {ws.horizon}",
     }
     _save_checkpoint(out / CHECKPOINT, fitted, meta)
+    if layout is not None:
+        # The gateway needs the layout the model was trained on (pillar geometry is part of the features).
+        layout.save(out / "layout.json")
     (out / TRAINING_JSON).write_text(
         json.dumps({**meta, "history": fitted.history, "tuning": trials}, indent=1, default=float), encoding="utf-8"
     )
