@@ -443,8 +443,9 @@ def write_results(results: Mapping[str, Any], out: Path) -> Path:
     path = out / "results.json"
 
     def clean(x: Any) -> Any:
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
+        if isinstance(x, float):
+            # Six significant digits: far below any difference the report discusses, half the file size.
+            return float(f"{x:.6g}") if math.isfinite(x) else None
         if isinstance(x, dict):
             return {k: clean(v) for k, v in x.items()}
         if isinstance(x, list | tuple):
@@ -476,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see main)")
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--note", help="how the datasets were made (e.g. the generate commands), shown in the report")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -487,6 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from export.localization import report  # noqa: PLC0415
 
         saved = json.loads((args.out / "results.json").read_text(encoding="utf-8"))
+        if args.note:
+            saved["meta"]["note"] = args.note
+            write_results(saved, args.out)
         report.write_report(saved, args.out, figures=not args.no_figures)
         print(f"wrote {args.out / 'report.md'}")  # noqa: T201
         return 0
@@ -519,6 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from export.localization import report  # noqa: PLC0415  (matplotlib only when writing the report)
 
+    if args.note:
+        results["meta"]["note"] = args.note
     write_results(results, args.out)
     report.write_report(results, args.out, prepared=prepared, figures=not args.no_figures)
     print(f"wrote {args.out / 'results.json'} and {args.out / 'report.md'}")  # noqa: T201

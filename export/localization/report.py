@@ -202,6 +202,13 @@ def render_markdown(results: Mapping[str, Any], figures: Sequence[str] = ()) -> 
         f"stride {meta['stride'] or 'default'}; total {_fmt(meta.get('total_seconds'), 0)} s on "
         f"{meta['machine']}, Python {meta['python']}). Every number below is measured in that run.",
         "",
+        *([f"**Data.** {meta['note']}", ""] if meta.get("note") else []),
+        "**Inputs.** The paper CNN-LSTM reads the paper's columns only (speed, direction, hour of day): no position "
+        "or pillar of any kind, so it can learn only where miners tend to be at a time and heading. LSTM only and "
+        "ours read the extended features (last known pillar's centre, dead-reckoned displacement since the last "
+        "pillar change, role, time since the last gateway contact and that gateway's position). The baselines read "
+        "what their description says.",
+        "",
         "**Protocols.** " + "; ".join(f"`{k}` = {v}" for k, v in PROTOCOL_TITLES.items()) + ". "
         "Validation for early stopping is carved from the training part only (stratified for `stratified`, whole "
         "miners for `miner`, whole miner-days for `shift`). All predictors of a row group see identical splits; "
@@ -242,11 +249,31 @@ def render_markdown(results: Mapping[str, Any], figures: Sequence[str] = ()) -> 
         "",
     ]
     folds_run = meta["folds_used"] or meta["n_folds"]
+    n_changed = [
+        e["metrics"]["n_changed"]
+        for ds in results["datasets"]
+        for p in ("miner", "shift")
+        if p in ds["horizons"][_horizons(ds)[0]]["protocols"]
+        for e in ds["horizons"][_horizons(ds)[0]]["protocols"][p]["predictors"].values()
+    ]
+    spread = (
+        "the fold-to-fold spread is in results.json (`fold_accuracy`)"
+        if folds_run > 1
+        else "with one fold there is no fold-to-fold spread to show"
+    )
     out += [
         "## Limits of this run",
         "",
         f"- {folds_run} of {meta['n_folds']} folds per protocol were run for every predictor (so all predictors "
-        "share identical test windows); the fold-to-fold spread is in results.json (`fold_accuracy`).",
+        f"share identical test windows); {spread}.",
+    ]
+    if n_changed:
+        lo = min(n_changed)
+        out.append(
+            f"- Changed-pillar accuracy on the leakage-free protocols rests on {lo}-{max(n_changed)} changed windows "
+            f"per cell at the first horizon: a standard error of up to {0.5 / math.sqrt(max(lo, 1)):.3f}."
+        )
+    out += [
         f"- Learned models use the training module's default hyper-parameters (no optuna search inside the folds), "
         f"early stopping on the validation part, at most {meta['epochs']} epochs and "
         f"{meta['max_minutes_per_fit']} min per fit; a fit stopped by the time cap depends on machine load.",
