@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
-from modbus_sim_server import SimServer, free_port
+from modbus_sim_server import SimServer, free_port, sim_device
 
 from edge.clock import SystemClock
 from edge.config.resolved import BusKind, BusSpec, DeviceSpec, PointSpec
@@ -16,6 +16,15 @@ from edge.modbus.codec import DataType, encode_value
 from edge.modbus.planner import Table
 from edge.readings import Quality, QualityReason, Reading
 from edge.sensors.modbus_bus import BusCommandError, ModbusBus, OutputWriteError
+
+
+@pytest.fixture
+async def sim_server() -> AsyncIterator[SimServer]:
+    # Units 1 and 2 answer; unit 3 is silent (a dead transmitter on the same bus).
+    server = SimServer([sim_device(1), sim_device(2), sim_device(3, silent=True)], free_port())
+    await server.start()
+    yield server
+    await server.stop()
 
 
 def _device(device_id: str, unit_id: int, poll_interval_s: float = 0.3) -> DeviceSpec:
