@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import tempfile
 import time
@@ -84,6 +85,12 @@ MetricValue = float | str | dict[str, float]
 ParameterValue = float | int | str | bool
 
 
+# Below this share of windows with the model's top-1 class, an int8 file is broken, not merely rounded.
+INT8_MIN_AGREEMENT = 0.90
+
+log = logging.getLogger(__name__)
+
+
 class ExportError(RuntimeError):
     """The request is inconsistent, or an exported file does not do what the PyTorch model does."""
 
@@ -130,6 +137,8 @@ class ExportResult:
     parity_json: Path
     parity_md: Path
     timings: dict[str, float]  # seconds per stage ("onnx_fp32", ..., "parity", "total")
+    # int8 files left out because they disagree with the model too often: format -> top-1 agreement.
+    rejected: dict[str, float] = field(default_factory=dict)
 
     def file(self, fmt: Format) -> ExportedFile:
         for f in self.files:
@@ -350,6 +359,7 @@ def export_all(
 
     exported: list[ExportedFile] = []
     entries: list[ModelFile] = []
+    rejected: dict[str, float] = {}
     for fmt in ALL_FORMATS:
         if fmt not in produced:
             continue
@@ -358,6 +368,18 @@ def export_all(
         agreement = top1_agreement(logits, torch_logits)
         max_diff = float(np.abs(logits - torch_logits).max())
         precision: Literal["fp32", "int8"] = "int8" if fmt.endswith("int8") else "fp32"
+        if precision == "int8" and agreement < INT8_MIN_AGREEMENT:
+            # The gateway's reference check only proves a file computes what it computed at export; a
+            # quantization that broke the model would pass it. So a broken int8 file is never shipped.
+            log.error(
+                "%s: int8 top-1 agreement with the model is %.1f %% (< %.0f %%): left out of the manifest",
+                path.name,
+                100 * agreement,
+                100 * INT8_MIN_AGREEMENT,
+            )
+            path.unlink()
+            rejected[fmt] = agreement
+            continue
         if precision == "fp32":
             if max_diff > FP32_EXPORT_TOLERANCE:
                 raise ExportError(
@@ -433,4 +455,5 @@ def export_all(
         parity_json=parity_json,
         parity_md=parity_md,
         timings={k: round(v, 3) for k, v in timings.items()},
+        rejected=rejected,
     )
