@@ -19,9 +19,9 @@ from numpy.typing import NDArray
 from edge.clock import Clock
 from edge.inference.model import LoadedModel
 from edge.inference.worker import InferenceOverloaded, InferenceWorker
+from edge.localization.features import FeatureSet, latest_windows
 from edge.localization.records import ContactRecord, MovementRecord, TrackStore
 from edge.sim.mine_layout import MineLayout
-from export.localization.windows import FeatureSet, latest_windows
 
 log = logging.getLogger(__name__)
 

@@ -157,8 +157,8 @@ def _export(fitted: Any, meta: dict[str, Any], calibration: NDArray[np.float32],
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     import torch  # noqa: PLC0415
 
+    from edge.localization.features import FeatureSet, build_windows  # noqa: PLC0415
     from export.localization.train import TrainConfig, fit, tune  # noqa: PLC0415
-    from export.localization.windows import FeatureSet, build_windows  # noqa: PLC0415
 
     torch.set_num_threads(2)  # the training box has two cores; more threads only contend
     data: Path = args.data
@@ -266,8 +266,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Re-export a trained model: calibration windows are rebuilt from the training records."""
+    from edge.localization.features import FeatureSet, build_windows  # noqa: PLC0415
     from export.localization import dataset  # noqa: PLC0415
-    from export.localization.windows import FeatureSet, build_windows  # noqa: PLC0415
 
     fitted, meta = load_checkpoint(Path(args.model_dir) / CHECKPOINT)
     data = Path(meta["records"]).parent if args.data is None else Path(args.data)

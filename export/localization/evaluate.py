@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.localization.features import ContactsLike
 from export.localization import metrics as m
 from export.localization.baselines import (
     Contact,
@@ -37,7 +38,6 @@ from export.localization.baselines import (
     Windows,
 )
 from export.localization.protocols import PROTOCOLS, make_splits
-from export.localization.windows import ContactsLike
 
 log = logging.getLogger("minegate.localization.evaluate")
 
@@ -217,7 +217,7 @@ def prepare_from_records(
     need_extended: bool = True,
 ) -> Prepared:
     """Aligned PAPER/EXTENDED window sets for one horizon, plus the dead-reckoning inputs."""
-    from export.localization import windows  # noqa: PLC0415  (the training module's windowing)
+    from edge.localization import features as windows  # noqa: PLC0415  (shared with the gateway)
 
     kwargs: dict[str, Any] = {"horizon": horizon, "layout": layout, "labels": list(layout.pillar_ids)}
     if window is not None:

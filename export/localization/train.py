@@ -16,8 +16,8 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm import tqdm
 
+from edge.localization.features import PILLAR_INDEX_FEATURE, WindowSet, raw_feature_mask
 from export.localization.models import build_model
-from export.localization.windows import PILLAR_INDEX_FEATURE, WindowSet, raw_feature_mask
 
 log = logging.getLogger(__name__)
 

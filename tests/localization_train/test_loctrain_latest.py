@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from loctrain_fixtures import synth_records
 
+from edge.localization.features import FeatureSet, build_windows, latest_windows
 from edge.sim.mine_layout import LayoutParams, MineLayout
-from export.localization.windows import FeatureSet, build_windows, latest_windows
 
 
 @pytest.mark.parametrize("features", list(FeatureSet))

@@ -12,11 +12,11 @@ import pytest
 import torch
 from loctrain_fixtures import synth_records
 
+from edge.localization.features import FeatureSet, WindowSet, build_windows
 from edge.sim.mine_layout import LayoutParams, MineLayout
 from export.localization import cli
 from export.localization.models import KINDS, RelativeMoveHead, build_model
 from export.localization.train import TrainConfig, class_weights, fit, model_kwargs, move_offsets, tune
-from export.localization.windows import FeatureSet, WindowSet, build_windows
 
 torch.set_num_threads(1)
 

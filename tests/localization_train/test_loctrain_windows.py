@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from loctrain_fixtures import PERIOD_S, SynthRecords, synth_records
 
-from edge.sim.mine_layout import LayoutParams, MineLayout
-from export.localization.windows import (
+from edge.localization.features import (
     FeatureSet,
     WindowSet,
     build_windows,
     raw_feature_mask,
 )
+from edge.sim.mine_layout import LayoutParams, MineLayout
 
 
 def _sorted_track(rec: SynthRecords) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -1,5 +1,8 @@
 """Sliding windows over movement records: the model inputs of the localization task.
 
+Shared by training (``export/``) and the gateway (``edge.localization.task``), so both compute the same
+features: numpy only, no torch.
+
 A window is ``L`` consecutive records of ONE miner within ONE shift; a window never spans a gap longer than
 ``GAP_PERIODS`` sampling periods (the track is split there, because what happened in the gap is unknown and
 the window's time axis would lie). The target is the pillar ``horizon`` records after the window's last one.
