@@ -72,7 +72,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.crew:
         from edge.sim.crew import CrewParams
 
-        crew = CrewParams(nodes=args.crew, seed=args.seed, time_scale=args.time_scale, scenario=args.crew_scenario)
+        # The crew moves in real time whatever --time-scale says: its record timestamps are the gateway's
+        # "last seen" times, and a crew running ahead of the wall clock would be seen in the future.
+        crew = CrewParams(nodes=args.crew, seed=args.seed, scenario=args.crew_scenario)
     return run_simulator(
         loaded.spec,
         scenario_name=args.scenario,

@@ -121,6 +121,28 @@ def _operator_steps(loaded: LoadedConfig, tail: CoilTail) -> None:
             time.sleep(0.1)
 
 
+def _show_muster(loaded: LoadedConfig) -> None:
+    """The rescue list as the surface would see it after a roof fall: the top of `minegate muster`."""
+    print(f"\n$ minegate muster {loaded.spec.source_file}   # where is every miner", flush=True)
+    try:
+        reply = request(loaded.spec.control_endpoint, {"cmd": "muster"})
+    except ControlError as exc:
+        print(f"  {exc}", flush=True)
+        return
+    if not reply.get("ok"):
+        print(f"  {reply.get('error')}", flush=True)
+        return
+    for m in reply["miners"][:8]:
+        conf = "-" if m["confidence"] is None else f"{m['confidence']:.2f}"
+        print(
+            f"  {m['miner_id']:<6} {m['role']:<11} unheard {m['since_seen_s']:>4.0f} s  last {m['last_pillar']:>5}  "
+            f"predicted {m['predicted_pillar'] or '-':>5} ({conf})",
+            flush=True,
+        )
+    if len(reply["miners"]) > 8:
+        print(f"  ... {len(reply['miners']) - 8} more", flush=True)
+
+
 def _stop(process: subprocess.Popen[bytes], name: str) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -176,6 +198,7 @@ def run_demo(config: Path, *, scenario: str, time_scale: float) -> int:
                 str(time_scale),
                 "--coil-log",
                 str(coil_log),
+                *(["--crew", "12"] if loaded.spec.localization is not None else []),
                 # The simulator outlives the gateway, so the gateway's shutdown can still reach the relays.
                 "--duration",
                 "inf",
@@ -214,6 +237,8 @@ def run_demo(config: Path, *, scenario: str, time_scale: float) -> int:
             tail.poll()
             if gateway.poll() is None and alarms:
                 _operator_steps(loaded, tail)
+            if gateway.poll() is None and loaded.spec.localization is not None:
+                _show_muster(loaded)
         except RuntimeError as exc:
             print(f"demo failed: {exc}", file=sys.stderr)
             return 1

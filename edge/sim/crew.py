@@ -48,7 +48,9 @@ class CrewPublisher:
         self.layout = layout
         self.params = params
         self.clock = clock
-        self._socket = context.socket(zmq.PUB)
+        # XPUB, not PUB: it hears subscriptions, so the history backfill waits for the gateway to connect
+        # instead of vanishing into a socket nobody listens to yet (ZeroMQ's slow-joiner problem).
+        self._socket = context.socket(zmq.XPUB)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.SNDHWM, 100_000)
         self._socket.bind(endpoint)
@@ -91,6 +93,8 @@ class CrewPublisher:
     async def run(self, duration_s: float | None = None) -> None:
         """Release records as simulated time passes; the contacts are released when they end."""
         p = self.params
+        log.info("crew: waiting for a subscriber on %s", self.endpoint)
+        await self._socket.recv()  # the first subscription message
         wall_start = self.clock.wall()
         mono_start = self.clock.monotonic()
         t_record = self._records.t[self._order]
