@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+
+from edge.sim.tracking import Contacts, Records
 
 
 class RecordError(ValueError):
@@ -86,29 +87,6 @@ class ContactRecord:
         return {"miner_id": self.miner_id, "gateway_id": self.gateway_id, "t_start": self.t_start, "t_end": self.t_end}
 
 
-@dataclass(frozen=True)
-class RecordColumns:
-    """Columnar view of some records, in the shape the feature builder reads (``RecordsLike``)."""
-
-    miner: NDArray[np.str_]
-    role: NDArray[np.str_]
-    t: NDArray[np.float64]
-    speed: NDArray[np.float64]
-    direction_deg: NDArray[np.float64]
-    x: NDArray[np.float64]
-    y: NDArray[np.float64]
-    pillar: NDArray[np.int64]
-    pillar_labels: list[str]
-
-
-@dataclass(frozen=True)
-class ContactColumns:
-    miner: NDArray[np.str_]
-    gateway: NDArray[np.str_]
-    t_start: NDArray[np.float64]
-    t_end: NDArray[np.float64]
-
-
 class TrackStore:
     """The last ``history`` records of each miner, and their recent gateway contacts.
 
@@ -155,10 +133,10 @@ class TrackStore:
         contacts = self.contacts.get(miner_id)
         return max(contacts, key=lambda c: c.t_end) if contacts else None
 
-    def columns(self) -> RecordColumns:
+    def columns(self) -> Records:
         records = [r for track in self.tracks.values() for r in track]
         index = self._label_index
-        return RecordColumns(
+        return Records(
             miner=np.array([r.miner_id for r in records], dtype=np.str_),
             role=np.array([r.role for r in records], dtype=np.str_),
             t=np.array([r.t_wall for r in records], dtype=np.float64),
@@ -170,10 +148,10 @@ class TrackStore:
             pillar_labels=self.labels,
         )
 
-    def contact_columns(self) -> ContactColumns:
+    def contact_columns(self) -> Contacts:
         contacts: Iterable[ContactRecord] = (c for cs in self.contacts.values() for c in cs)
         rows = list(contacts)
-        return ContactColumns(
+        return Contacts(
             miner=np.array([c.miner_id for c in rows], dtype=np.str_),
             gateway=np.array([c.gateway_id for c in rows], dtype=np.str_),
             t_start=np.array([c.t_start for c in rows], dtype=np.float64),
