@@ -112,7 +112,6 @@ class Gateway:
         if spec.localization is not None:
             self._start_localization(spec.localization)
         self.task_faults: dict[str, str] = {}
-        self._stopping = False
         for record in loaded.overrides:
             (log.warning if record.loosens else log.info)("site override %s", record.describe())
         self.relays.set_desired(self.alarms.desired_outputs())
@@ -387,7 +386,6 @@ class Gateway:
                     )
                 self.notifier.ready(f"polling {len(self.spec.devices)} devices")
                 await stop.wait()
-                self._stopping = True
                 self.notifier.stopping()
                 log.info("stopping: putting outputs in their safe state")
                 try:
