@@ -22,6 +22,7 @@ from edge.inference.worker import InferenceOverloaded, InferenceWorker
 from edge.localization.features import FeatureSet, latest_windows
 from edge.localization.records import ContactRecord, MovementRecord, TrackStore
 from edge.sim.mine_layout import MineLayout
+from edge.sim.tracking import Contacts, Records
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +101,14 @@ class LocalizationTask:
         self.store.add_contact(contact)
 
     # ---- prediction -------------------------------------------------------------------------------------
-    def _inputs(self) -> tuple[list[str], NDArray[np.float32]]:
+    def _inputs(self, records: Records, contacts: Contacts | None) -> tuple[list[str], NDArray[np.float32]]:
         live = latest_windows(
-            self.store.columns(),
+            records,
             window=self.window,
             features=self.features,
             labels=list(self.model.labels),
             layout=self.layout,
-            contacts=self.store.contact_columns() if self.uses_contacts else None,
+            contacts=contacts,
         )
         return live.miner_ids, self._align(live.feature_names, live.X)
 
@@ -132,8 +133,11 @@ class LocalizationTask:
         """Predict for every miner with a full window; returns how many were predicted."""
         started = self.clock.monotonic()
         loop = asyncio.get_running_loop()
-        # Feature building is numpy over at most max_miners x 2 windows: milliseconds, but still not loop work.
-        miner_ids, X = await loop.run_in_executor(None, self._inputs)
+        # Snapshot the tracks on the loop (records keep arriving on it while a thread reads them), then build
+        # the features off the loop.
+        records = self.store.columns()
+        contacts = self.store.contact_columns() if self.uses_contacts else None
+        miner_ids, X = await loop.run_in_executor(None, self._inputs, records, contacts)
         now_wall = self.clock.wall()
         probs: NDArray[np.float32] | None = None
         if miner_ids:
