@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.sim.tracking import Contacts, Records
+from edge.localization.columns import Contacts, Records
 
 
 class RecordError(ValueError):

@@ -19,10 +19,10 @@ from numpy.typing import NDArray
 from edge.clock import Clock
 from edge.inference.model import LoadedModel
 from edge.inference.worker import InferenceOverloaded, InferenceWorker
+from edge.localization.columns import Contacts, Records
 from edge.localization.features import FeatureSet, latest_windows
 from edge.localization.records import ContactRecord, MovementRecord, TrackStore
 from edge.sim.mine_layout import MineLayout
-from edge.sim.tracking import Contacts, Records
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.sim.tracking import Contact, Contacts, Records, natural_key
+from edge.localization.columns import Contact, Contacts, Records, natural_key
 
 RecordFormat = Literal["paper", "extended"]
 PAPER_COLUMNS = ("Miner ID", "Speed", "Direction", "Timestamp", "Location (Pillar ID)")

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge.localization.columns import Contacts, Records
 from edge.sim.mine_layout import default_layout
 from edge.sim.mobility import MobilityParams, simulate_days
-from edge.sim.tracking import Contacts, Records, gateway_contacts, sample_records
+from edge.sim.tracking import gateway_contacts, sample_records
 from export.localization.dataset import (
     DatasetFormatError,
     dataset_sha256,

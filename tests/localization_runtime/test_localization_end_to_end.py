@@ -14,12 +14,13 @@ import pytest
 
 from edge.clock import FakeClock
 from edge.inference.model import load_model
+from edge.localization.columns import Contacts, Records
 from edge.localization.features import FeatureSet, build_windows
 from edge.localization.records import ContactRecord, MovementRecord
 from edge.localization.task import LocalizationContractError, LocalizationTask
 from edge.sim.mine_layout import LayoutParams, MineLayout
 from edge.sim.mobility import MobilityParams, simulate_days
-from edge.sim.tracking import Contacts, Records, gateway_contacts, sample_records
+from edge.sim.tracking import gateway_contacts, sample_records
 from export.localization.export_models import ExportRequest, export_all
 from export.localization.train import TrainConfig, fit
 
