@@ -429,6 +429,17 @@ class MineLayout:
         coverage: NDArray[np.bool_] = along_entry | along_crosscut | corner
         return coverage
 
+    def in_panel(self, xs: NDArray[np.float64], ys: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Which points lie in the pillared panel or at its faces, as opposed to the outby portal drift.
+
+        US tracking guidance (MSHA PPL P14-V-01, see ../shared/regulations.md 1.3) asks for location within
+        200 ft in working sections and strategic areas and within 2,000 ft elsewhere. This model counts the
+        whole panel as working section (stricter than the guidance, which means the active section only) and
+        the portal drift as outby.
+        """
+        inside: NDArray[np.bool_] = np.asarray(ys, dtype=np.float64) >= -self.params.entry_width_m / 2
+        return inside
+
     def distance_to_network(self, xs: NDArray[np.float64], ys: NDArray[np.float64]) -> NDArray[np.float64]:
         """Distance from each point to the nearest drift centre line (0 for points on the network)."""
         ax = np.array([self.nodes[e.a].x for e in self.edges.values()])

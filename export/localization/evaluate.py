@@ -51,7 +51,9 @@ LEARNED_FEATURES = {"lstm_only": "extended", "paper_cnn_lstm": "paper", "ours": 
 
 PAPER_REFERENCE = {"accuracy": 0.89, "precision": 0.79, "recall": 0.89, "f1": 0.83}
 PAPER_BASELINES = {"CTS-MM": 0.43, "STSN-LSTM": 0.65, "GAE-LSTM": 0.75}
-TARGETS = {"accuracy": 0.95, "macro_f1": 0.90, "within_61m": 0.99, "changed_accuracy": 0.80}
+# "Within 61 m" is held to the guidance's scope: working sections (here: the whole pillared panel). The
+# everywhere figure, and its ceiling for a pillar-level predictor, are reported next to it.
+TARGETS = {"accuracy": 0.95, "macro_f1": 0.90, "within_61m_working": 0.99, "changed_accuracy": 0.80}
 
 
 @dataclass
@@ -181,7 +183,15 @@ def run_protocols(prep: Prepared, opts: RunOptions) -> dict[str, Any]:
                 )
             idx = np.concatenate(test_parts)
             scores_all = np.concatenate(scores_parts)
-            ms = m.compute_all(base.y[idx], scores_all, base.last_pillar[idx], prep.centres, base.target_xy[idx])
+            working = working_mask(prep)
+            ms = m.compute_all(
+                base.y[idx],
+                scores_all,
+                base.last_pillar[idx],
+                prep.centres,
+                base.target_xy[idx],
+                working=None if working is None else working[idx],
+            )
             pred = scores_all.argmax(axis=1)
             per_pred[name] = {
                 "metrics": ms.as_dict(),
@@ -404,6 +414,7 @@ def evaluate_all(
                 "n_windows": len(prep.base.y),
                 "changed_share": float(np.mean(prep.base.y != prep.base.last_pillar)),
                 "ceiling_within_61m": ceiling_within(prep),
+                "ceiling_within_61m_working": ceiling_within(prep, working_only=True),
                 "protocols": run_protocols(prep, h_opts),
                 "seconds": time.perf_counter() - t0,
             }
@@ -418,13 +429,31 @@ def evaluate_all(
     return results, prepared_h1
 
 
-def ceiling_within(prep: Prepared) -> float:
+def ceiling_within(prep: Prepared, *, working_only: bool = False) -> float:
     """Share of windows whose true position is within 61 m of its own pillar's centre: what a perfect pillar
-    classifier scores on "within 61 m" (positions in the portal drift or at the faces lie outside every pillar's
-    cell and are labelled with the nearest pillar, which can be further away than that)."""
+    classifier scores on "within 61 m" (positions in the portal drift lie outside every pillar's cell and are
+    labelled with the nearest pillar, which can be further away than that). ``working_only`` restricts it to
+    the windows whose true position is in the working area (see ``working_mask``)."""
     b = prep.base
     d, _ = m.distance_to_truth(b.y, b.y, prep.centres, b.target_xy)
+    if working_only:
+        working = working_mask(prep)
+        if working is not None:
+            d = d[working]
     return m.within_share(d)
+
+
+def working_mask(prep: Prepared) -> NDArray[np.bool_] | None:
+    """Which windows' true positions lie in the working area (the pillared panel and its faces, per
+    ``MineLayout.in_panel``); None when the dataset has no layout. A window without a true x, y counts as
+    working area: its distance is scored against the pillar centre, which is in the panel."""
+    if prep.layout is None:
+        return None
+    xy = np.asarray(prep.base.target_xy, dtype=np.float64).reshape(-1, 2)
+    known = np.isfinite(xy).all(axis=1)
+    inside = np.asarray(prep.layout.in_panel(np.nan_to_num(xy[:, 0]), np.nan_to_num(xy[:, 1])), dtype=bool)
+    mask: NDArray[np.bool_] = np.where(known, inside, True)
+    return mask
 
 
 def _class_counts(w: Windows) -> dict[str, int]:

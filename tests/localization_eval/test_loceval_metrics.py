@@ -64,6 +64,25 @@ def test_within_61m_uses_true_position_and_falls_back_to_the_pillar_centre() -> 
     assert m.within_share(np.array([61.0, 61.01])) == pytest.approx(0.5)
 
 
+def test_guidance_scope_scores_61_m_in_the_working_area_and_610_m_outby() -> None:
+    centres = np.array([[0.0, 0.0], [30.0, 0.0]])
+    y_true = np.array([0, 0, 0, 1])
+    scores = np.eye(2)[[0, 0, 1, 1]]
+    # Row 0: in the panel, on its pillar. Row 1: outby, 75 m from the nearest centre (the portal drift).
+    # Row 2: outby, 700 m off. Row 3: in the panel, 90 m off.
+    target = np.array([[0.0, 0.0], [0.0, -75.0], [30.0, -700.0], [30.0, 90.0]])
+    working = np.array([True, False, False, True])
+    ms = m.compute_all(y_true, scores, np.array([0, 0, 0, 1]), centres, target, working=working)
+    assert ms.within_61m == pytest.approx(0.25)  # only row 0 everywhere
+    assert ms.within_61m_working == pytest.approx(0.5)  # rows 0 and 3, row 0 within
+    assert ms.working_share == pytest.approx(0.5)
+    assert ms.meets_guidance == pytest.approx(0.5)  # rows 0 and 1
+    without_scope = m.compute_all(y_true, scores, np.array([0, 0, 0, 1]), centres, target)
+    assert without_scope.within_61m_working == pytest.approx(without_scope.within_61m)
+    with pytest.raises(ValueError, match="working has 3 rows"):
+        m.compute_all(y_true, scores, np.array([0, 0, 0, 1]), centres, target, working=working[:3])
+
+
 def test_changed_accuracy() -> None:
     y_true = np.array([1, 2, 2, 3])
     last = np.array([1, 1, 2, 2])

@@ -142,3 +142,13 @@ def test_render_png_writes_a_pillar_map(tmp_path: Path) -> None:
     out = tmp_path / "map.png"
     small.render_png(out, values_by_pillar={"p1": 3.0, "p2": 10.0}, title="error by pillar")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_in_panel_separates_the_pillared_panel_and_faces_from_the_portal_drift() -> None:
+    layout = default_layout()
+    portal = layout.nodes["portal"]
+    face = layout.nodes["f0"]
+    first = layout.nodes[layout.intersection_id(0, 0)]
+    xs = np.array([portal.x, face.x, first.x, first.x], dtype=np.float64)
+    ys = np.array([portal.y, face.y, first.y, first.y - layout.params.entry_width_m], dtype=np.float64)
+    assert layout.in_panel(xs, ys).tolist() == [False, True, True, False]
