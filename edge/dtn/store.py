@@ -198,6 +198,12 @@ class BundleStore:
             self._recover()
             if not self._memory:
                 self._read_conn = self._connect(read_only=True)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(
+                f"bundle store {self._path} is damaged beyond its rows ({exc}); move it aside for inspection "
+                "and restore a backup -- a fresh file would restart this node's sequence numbers"
+            ) from exc
         except BaseException:
             self._conn.close()
             raise
