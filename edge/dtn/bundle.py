@@ -12,6 +12,7 @@ and every field is type- and range-checked, so a malformed frame raises ``Bundle
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import zlib
@@ -150,6 +151,8 @@ def make_bundle(
         payload = msgpack.packb(body, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise BundleError(f"payload of kind {kind!r} cannot be encoded as msgpack: {exc}") from exc
+    if not isinstance(lifetime_s, int | float) or isinstance(lifetime_s, bool) or not math.isfinite(lifetime_s):
+        raise BundleError(f"lifetime_s must be a finite number of seconds, got {lifetime_s!r}")
     lifetime_ms = round(lifetime_s * 1000)
     return Bundle(BundleId(source, created_ms, seq), destination, priority, lifetime_ms, kind, payload)
 
