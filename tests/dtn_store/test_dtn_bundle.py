@@ -121,6 +121,9 @@ def test_bad_priority_is_named() -> None:
         ({"seq": -1}, r"id\.seq must be an integer in \[0, 9223372036854775807\], got -1"),
         ({"created_ms": 2**63}, r"id\.created_ms must be an integer in \[0, "),
         ({"body": object()}, r"payload of kind 'alarm' cannot be encoded as msgpack"),
+        ({"lifetime_s": float("nan")}, r"lifetime_s must be a finite number of seconds, got nan"),
+        ({"lifetime_s": float("inf")}, r"lifetime_s must be a finite number of seconds, got inf"),
+        ({"lifetime_s": "60"}, r"lifetime_s must be a finite number of seconds, got '60'"),
     ],
 )
 def test_bad_numbers_and_bodies_are_named(overrides: dict[str, Any], message: str) -> None:
