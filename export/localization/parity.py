@@ -3,7 +3,8 @@
 Runs each file of a model directory on *all* given windows with the runtime the gateway uses (onnxruntime,
 ``ai-edge-litert``), one thread, and reports top-1 agreement, logit deviations, file size and latency per
 window (batch 1, median and p99). Writes ``parity.json`` (machine-readable) and ``parity.md`` (the table a
-person reads) next to the manifest.
+person reads) next to the manifest, and ``parity_windows.npz``: the windows and PyTorch's logits for them, so
+anyone can re-run the comparison on the shipped files later (``parity_from_stored``) without the training data.
 
 This module needs no torch: it can re-check shipped models on a machine with only the gateway install. The
 PyTorch logits are passed in by the caller that has the model (``export_models.export_all``).
@@ -30,6 +31,7 @@ Floats = NDArray[np.float32]
 
 PARITY_JSON = "parity.json"
 PARITY_MD = "parity.md"
+PARITY_WINDOWS = "parity_windows.npz"
 
 
 class Runner(Protocol):
@@ -281,3 +283,36 @@ def write_parity(out_dir: Path, report: ParityReport) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     md_path.write_text(parity_markdown(report), encoding="utf-8")
     return json_path, md_path
+
+
+def write_parity_windows(out_dir: Path, windows: Floats, torch_logits: Floats) -> Path:
+    """Store the parity windows (normalised, as fed to the files) and PyTorch fp32's logits for them."""
+    if windows.shape[0] != torch_logits.shape[0]:
+        raise ValueError(f"torch_logits has {torch_logits.shape[0]} rows for {windows.shape[0]} windows")
+    path = out_dir / PARITY_WINDOWS
+    with path.open("wb") as handle:
+        np.savez_compressed(
+            handle,
+            windows=np.ascontiguousarray(windows, dtype=np.float32),
+            torch_logits=np.ascontiguousarray(torch_logits, dtype=np.float32),
+        )
+    return path
+
+
+def load_parity_windows(out_dir: Path) -> tuple[Floats, Floats]:
+    """``(windows, torch_logits)`` as written by ``write_parity_windows``."""
+    path = out_dir / PARITY_WINDOWS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no stored parity windows; re-export the model to write them")
+    with np.load(path) as data:
+        windows = np.asarray(data["windows"], dtype=np.float32)
+        logits = np.asarray(data["torch_logits"], dtype=np.float32)
+    if windows.ndim != 3 or logits.ndim != 2 or windows.shape[0] != logits.shape[0]:
+        raise ValueError(f"{path}: windows {windows.shape} and torch_logits {logits.shape} do not pair up")
+    return windows, logits
+
+
+def parity_from_stored(out_dir: Path, *, latency_repeats: int = 300) -> ParityReport:
+    """``parity_report`` of ``out_dir``'s files on its stored windows against the stored PyTorch logits."""
+    windows, logits = load_parity_windows(out_dir)
+    return parity_report(out_dir, windows, torch_logits=logits, latency_repeats=latency_repeats)
