@@ -158,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     import torch  # noqa: PLC0415
 
     from edge.localization.features import FeatureSet, build_windows  # noqa: PLC0415
-    from export.localization.train import TrainConfig, fit, tune  # noqa: PLC0415
+    from export.localization.train import TrainConfig, default_move_weight, fit, tune  # noqa: PLC0415
 
     torch.set_num_threads(2)  # the training box has two cores; more threads only contend
     data: Path = args.data
@@ -202,6 +202,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         lr=args.lr,
         dropout=args.dropout if args.dropout is not None else (0.5 if args.model == "paper_cnn_lstm" else 0.1),
         patience=args.patience,
+        move_weight=args.move_weight if args.move_weight is not None else default_move_weight(args.model),
         seed=args.seed,
         max_minutes=args.max_minutes,
         progress=not args.quiet,
@@ -325,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--dropout", type=float, help="default 0.5 for paper_cnn_lstm (as published), 0.1 otherwise")
     t.add_argument("--patience", type=int, default=5)
+    t.add_argument(
+        "--move-weight",
+        type=float,
+        help="loss weight on windows where the miner changes pillar (default 4 for ours, 1 otherwise)",
+    )
     t.add_argument("--max-minutes", type=float, default=10.0, help="training time budget (default 10)")
     t.add_argument("--tune", type=int, default=0, metavar="TRIALS", help="optuna TPE trials before the final fit")
     t.add_argument("--tune-timeout", type=float, help="seconds for the whole search")

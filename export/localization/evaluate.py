@@ -116,10 +116,11 @@ def make_predictor(name: str, prep: Prepared, opts: RunOptions) -> Predictor:
             name=name,
         )
     if name in LEARNED:
-        from export.localization.train import TrainConfig  # noqa: PLC0415  (torch only when a model is fitted)
+        from export.localization.train import TrainConfig, default_move_weight  # noqa: PLC0415  (torch only here)
 
         kwargs: dict[str, Any] = {
             "kind": name,
+            "move_weight": default_move_weight(name),
             "epochs": opts.epochs,
             "seed": opts.seed,
             "max_minutes": opts.max_minutes,

@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 # windows would dominate the gradient and the validation loss would swing; the square root still lifts rare
 # pillars (the paper's imbalance remedy) and the cap bounds the worst case.
 CLASS_WEIGHT_CAP = 10.0
+# Loss weight on changed-pillar windows per model kind (1 = the plain loss, the paper's recipe). Chosen for
+# "ours" from {1, 2, 4, 8} on the shifts-held-out protocol of a separately generated dataset (seed 7), not on
+# the data the report evaluates: changed-pillar accuracy 0.84 / 0.87 / 0.92 / 0.93, macro F1 0.928 / 0.928 /
+# 0.910 / 0.907; 4 keeps macro F1 above 0.90 with a margin.
+DEFAULT_MOVE_WEIGHT = {"ours": 4.0}
+
+
+def default_move_weight(kind: str) -> float:
+    return DEFAULT_MOVE_WEIGHT.get(kind, 1.0)
+
+
 BLIND_GEO = True
 
 
@@ -43,6 +54,9 @@ class TrainConfig:
     lstm_units: int = 64
     patience: int = 5
     class_weights: bool = True
+    # Extra loss weight on windows where the miner changes pillar. About 95 % of windows repeat the last
+    # pillar, so an unweighted loss is mostly satisfied by "stay"; the rare move is what rescue needs.
+    move_weight: float = 1.0
     seed: int = 0
     max_minutes: float | None = None
     progress: bool = True
@@ -165,6 +179,17 @@ def class_weights(y: NDArray[np.int64], n_classes: int) -> NDArray[np.float32]:
     return w.astype(np.float32)
 
 
+def sample_weights(train: WindowSet, n_classes: int, cfg: TrainConfig) -> NDArray[np.float32]:
+    """Per-window loss weight: the class weight of its target pillar times ``move_weight`` where the miner
+    changed pillar; normalised so the mean weight over the training windows is 1."""
+    if cfg.move_weight <= 0 or not math.isfinite(cfg.move_weight):
+        raise ValueError(f"move_weight must be a positive number, got {cfg.move_weight!r}")
+    w = class_weights(train.y, n_classes)[train.y] if cfg.class_weights else np.ones(len(train), dtype=np.float32)
+    w = np.where(train.changed, w * cfg.move_weight, w)
+    out: NDArray[np.float32] = (w / w.mean()).astype(np.float32) if len(w) else w.astype(np.float32)
+    return out
+
+
 def _evaluate(
     module: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, batch: int
 ) -> tuple[float, float]:
@@ -198,8 +223,8 @@ def fit(cfg: TrainConfig, train: WindowSet, val: WindowSet) -> FittedModel:
     Xv = torch.from_numpy(((val.X - mean) / std).astype(np.float32))
     yv = torch.from_numpy(val.y)
     n_classes = len(train.labels)
-    weight = torch.from_numpy(class_weights(train.y, n_classes)) if cfg.class_weights else None
-    train_loss_fn = nn.CrossEntropyLoss(weight=weight)
+    wt = torch.from_numpy(sample_weights(train, n_classes, cfg))
+    train_loss_fn = nn.CrossEntropyLoss(reduction="none")
     val_loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.l2)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
@@ -218,7 +243,7 @@ def fit(cfg: TrainConfig, train: WindowSet, val: WindowSet) -> FittedModel:
             if idx.numel() < 2:  # BatchNorm cannot train on a batch of one
                 continue
             logits = module(Xt[idx])
-            loss = train_loss_fn(logits, yt[idx])
+            loss = (train_loss_fn(logits, yt[idx]) * wt[idx]).sum() / wt[idx].sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

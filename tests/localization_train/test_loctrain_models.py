@@ -16,7 +16,16 @@ from edge.localization.features import FeatureSet, WindowSet, build_windows
 from edge.sim.mine_layout import LayoutParams, MineLayout
 from export.localization import cli
 from export.localization.models import KINDS, RelativeMoveHead, build_model
-from export.localization.train import TrainConfig, class_weights, fit, model_kwargs, move_offsets, tune
+from export.localization.train import (
+    TrainConfig,
+    class_weights,
+    default_move_weight,
+    fit,
+    model_kwargs,
+    move_offsets,
+    sample_weights,
+    tune,
+)
 
 torch.set_num_threads(1)
 
@@ -166,6 +175,24 @@ def test_class_weights_inverse_sqrt_capped() -> None:
     assert w[1] / w[0] == pytest.approx(2.0)  # 1 / sqrt(100) vs 1 / sqrt(400)
     assert w[2] / w[0] == pytest.approx(10.0)  # 20x uncapped, capped at 10x the smallest
     assert float(w[y].mean()) == pytest.approx(1.0)
+
+
+def test_sample_weights_lift_changed_pillar_windows(extended: WindowSet) -> None:
+    n_classes = len(extended.labels)
+    plain = sample_weights(extended, n_classes, TrainConfig(kind="ours", move_weight=1.0))
+    lifted = sample_weights(extended, n_classes, TrainConfig(kind="ours", move_weight=4.0))
+    moved = extended.changed
+    assert moved.any()
+    assert (~moved).any()
+    assert float(plain.mean()) == pytest.approx(1.0, rel=1e-5)
+    assert float(lifted.mean()) == pytest.approx(1.0, rel=1e-5)
+    # Relative to its stay neighbours of the same class weight, a changed window weighs 4x more.
+    ratio = (lifted / plain)[moved] / (lifted / plain)[~moved].mean()
+    assert np.allclose(ratio, 4.0, rtol=1e-4)
+    assert default_move_weight("ours") == 4.0
+    assert default_move_weight("paper_cnn_lstm") == 1.0
+    with pytest.raises(ValueError, match="move_weight must be a positive number"):
+        sample_weights(extended, n_classes, TrainConfig(kind="ours", move_weight=0.0))
 
 
 def test_tune_runs_two_trials(extended: WindowSet) -> None:
