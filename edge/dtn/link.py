@@ -231,6 +231,7 @@ class Link:
         on_contact: Callable[[ContactEvent], None] | None = None,
         on_received: Callable[[PeerInfo, Bundle, Accept], None] | None = None,
         on_sent: Callable[[PeerInfo, Bundle, bool], None] | None = None,
+        on_acked: Callable[[PeerInfo, list[BundleId]], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if keyring.own.node_id != node_id:
@@ -256,6 +257,7 @@ class Link:
         self._on_contact = on_contact
         self._on_received = on_received
         self._on_sent = on_sent
+        self._on_acked = on_acked
         self._rng = rng or random.Random()  # noqa: S311 -- session ids must differ, not be secret
         self.counters = LinkCounters()
         self.endpoints: list[str] = []  # bound endpoints, with the port the kernel chose for "tcp://host:*"
@@ -887,6 +889,11 @@ class _Session:
             stats.last_transfer_wall = link.clock.wall()
             if self.peer is not None:
                 link._custody(self.peer, delivered)
+                if link._on_acked is not None:
+                    try:
+                        link._on_acked(self.peer, [bid for bid, _ in delivered])
+                    except Exception:
+                        log.exception("dtn link %s: on_acked callback failed", link.node_id)
         self.wakeup.set()
 
     def _on_summary(self, ids: set[BundleId]) -> None:
@@ -998,7 +1005,10 @@ class _Session:
         stats.bytes_sent += len(data)
         stats.max_in_flight = max(stats.max_in_flight, len(self.in_flight))
         if link._on_sent is not None and self.peer is not None:
-            link._on_sent(self.peer, bundle, urgent)
+            try:
+                link._on_sent(self.peer, bundle, urgent)
+            except Exception:
+                log.exception("dtn link %s: on_sent callback failed", link.node_id)
 
 
 class _DeferredRemovals:
