@@ -6,8 +6,9 @@ Bind it to loopback or an ipc:// path: it can acknowledge alarms, so it is not f
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import msgpack
@@ -24,7 +25,9 @@ class ControlError(Exception):
 
 
 class ControlTarget(Protocol):
-    def handle_control(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    # A handler may return an awaitable for a command that must wait (e.g. a DTN bundle's durable put); the
+    # REP socket serves one request at a time, so such a command holds the socket until it resolves.
+    def handle_control(self, request: dict[str, Any]) -> dict[str, Any] | Awaitable[dict[str, Any]]: ...
 
 
 class ControlServer:
@@ -44,7 +47,10 @@ class ControlServer:
                     request = msgpack.unpackb(raw, raw=False)
                     if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
                         raise ControlError("a request is a mapping with a 'cmd' string")
-                    reply = {"ok": True, **self._target.handle_control(request)}
+                    result = self._target.handle_control(request)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    reply = {"ok": True, **result}
                 except ControlError as exc:
                     reply = {"ok": False, "error": str(exc)}
                 except (ValueError, msgpack.UnpackException) as exc:
