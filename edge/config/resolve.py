@@ -47,6 +47,7 @@ from edge.config.schema import (
 )
 from edge.config.validate import issues_from_validation_error
 from edge.config.yaml_lines import LineMap, load_yaml
+from edge.dtn.config import NodeSpec, resolve_gateway_section
 from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
 from edge.rules.jurisdictions import TemplateParameterError, UnknownRuleError, jurisdictions, template
@@ -269,6 +270,7 @@ class _Resolver:
             ),
             source_file=self.lines.file,
             localization=self._localization(),
+            dtn=self._dtn(data_dir),
         )
 
     def _unique(self, section: str, ids: Sequence[str], what: str) -> None:
@@ -642,6 +644,21 @@ class _Resolver:
             threads=loc.threads,
             file=loc.file,
         )
+
+    def _dtn(self, data_dir: Path) -> NodeSpec | None:
+        section = self.config.dtn
+        if section is None:
+            return None
+        spec, issues = resolve_gateway_section(
+            section,
+            gateway_id=self.config.gateway.id,
+            gateway_data_dir=data_dir,
+            base_dir=self.base_dir,
+            lines=self.lines,
+            localization_source=self.config.localization.source if self.config.localization else None,
+        )
+        self.issues += issues
+        return spec
 
     def _outputs(self) -> tuple[OutputSpec, ...]:
         device_ids = [d.id for d in self.config.devices] + sorted(self.broken_ids.get("devices", ()))

@@ -11,6 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from edge.dtn.config import NodeSpec
 from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
 from edge.readings import Quality, QualityReason
@@ -226,6 +227,7 @@ class GatewaySpec:
     alarms: AlarmSettings
     source_file: str = ""
     localization: LocalizationSpec | None = None
+    dtn: NodeSpec | None = None  # the gateway's own DTN node (edge.dtn)
 
     def bus(self, bus_id: str) -> BusSpec:
         for b in self.buses:

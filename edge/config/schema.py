@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.config.units import Baudrate, Duration
+from edge.dtn.config import DtnSectionModel
 from edge.modbus.codec import ByteOrder, DataType, WordOrder
 from edge.modbus.planner import Table
 from edge.readings import Quality, QualityReason
@@ -305,3 +306,4 @@ class ConfigModel(StrictModel):
     acknowledge: AcknowledgeModel | None = None
     alarms: AlarmSettingsModel = AlarmSettingsModel()
     localization: LocalizationModel | None = None
+    dtn: DtnSectionModel | None = None
