@@ -21,7 +21,7 @@ from edge.dtn.routing import PeerInfo, PeerKind, make_router
 from edge.dtn.store import Accept, BundleStore
 from edge.dtn.wire import Hello, Message, decode_message, encode_message
 
-FAST = LinkSettings(heartbeat_s=0.2, missed_heartbeats=3, reconnect_pause_s=0.05, idle_poll_s=0.2)
+FAST = LinkSettings(heartbeat_s=0.2, missed_heartbeats=5, reconnect_pause_s=0.05, idle_poll_s=0.2)
 
 
 def make_keys(directory: Path, *nodes: str) -> Path:
