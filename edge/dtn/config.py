@@ -61,7 +61,7 @@ _SIZE_UNITS = {
     "mib": 1024**2,
     "gib": 1024**3,
 }
-_ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}|ipc://.+|inproc://.+)$")
+_ENDPOINT = re.compile(r"^(tcp://(\*|[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}|ipc://.+)$")
 
 
 def parse_size(value: object) -> int:
@@ -93,13 +93,19 @@ NodeId = Annotated[
         description="1-64 characters: letters, digits, '_', '.', '-', starting with a letter or digit",
     ),
 ]
-Endpoint = Annotated[
-    str,
-    Field(
-        pattern=_ENDPOINT.pattern,
-        description="a ZeroMQ endpoint: tcp://HOST:PORT (HOST may be * when listening), ipc://PATH",
-    ),
-]
+
+
+def parse_endpoint(value: object) -> str:
+    """A ZeroMQ endpoint the link accepts: ``tcp://HOST:PORT`` (``*`` as HOST to listen everywhere) or ipc://."""
+    if not isinstance(value, str) or not _ENDPOINT.match(value.strip()):
+        raise ValueError(
+            f"{value!r} is not a ZeroMQ endpoint: write tcp://HOST:PORT (HOST may be * when listening) or "
+            "ipc:///path/to/socket"
+        )
+    return value.strip()
+
+
+Endpoint = Annotated[str, BeforeValidator(parse_endpoint)]
 
 
 class _Model(BaseModel):
@@ -283,11 +289,18 @@ def resolve_node(
     """Cross-field checks the schema cannot make, and the absolute paths; returns the spec and every issue."""
     issues: list[ConfigIssue] = []
 
-    def error(path: tuple[PathPart, ...], message: str, *, value: object = None, allowed: str = "") -> None:
+    def error(
+        path: tuple[PathPart, ...],
+        message: str,
+        *,
+        value: object = None,
+        allowed: str = "",
+        line_of: tuple[PathPart, ...] | None = None,
+    ) -> None:
         issues.append(
             ConfigIssue(
                 lines.file,
-                lines.line_of(path),
+                lines.line_of(line_of or path),
                 path,
                 message,
                 value=value,
@@ -302,6 +315,7 @@ def resolve_node(
         error(
             (*here, "hops_to_surface"),
             "a fixed gateway on static routing needs its hop distance to the surface (0 = next to the sink)",
+            line_of=(*here, "role"),
         )
     if role is not PeerKind.FIXED and model.hops_to_surface is not None:
         error(
