@@ -301,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", help="list device profiles, or print one")
     p.add_argument("name", nargs="?", default=None)
     p.set_defaults(func=cmd_profiles)
+
+    from edge.dtn.commands import add_dtn_parser
+
+    add_dtn_parser(sub)
     return parser
 
 
