@@ -37,6 +37,10 @@ from edge.sensors.serial_line import SerialInstrument
 from edge.systemd import SystemdNotifier
 
 if TYPE_CHECKING:
+    from edge.dtn.bundle import Bundle
+    from edge.dtn.config import NodeSpec
+    from edge.dtn.ingest import GatewayIngest
+    from edge.dtn.node import DtnNode
     from edge.localization.source import MovementSubscriber
     from edge.localization.task import LocalizationTask
 
@@ -111,6 +115,9 @@ class Gateway:
         self.movement_source: MovementSubscriber | None = None
         if spec.localization is not None:
             self._start_localization(spec.localization)
+        # The gateway's DTN node and its bundle producers; built afresh by each (re)start of the "dtn" task.
+        self.dtn: DtnNode | None = None
+        self.dtn_ingest: GatewayIngest | None = None
         self.task_faults: dict[str, str] = {}
         for record in loaded.overrides:
             (log.warning if record.loosens else log.info)("site override %s", record.describe())
@@ -176,6 +183,8 @@ class Gateway:
         self.readings_seen += 1
         if self.publisher is not None:
             self.publisher.reading(reading)
+        if self.dtn_ingest is not None:
+            self.dtn_ingest.observe(reading)
 
     def _apply_changes(self, changes: Iterable[ConditionChange]) -> None:
         events: list[AlarmEvent] = []
@@ -246,6 +255,8 @@ class Gateway:
                 return self.status()
             if cmd == "muster":
                 return self.muster()
+            if cmd == "dtn_status":
+                return self.dtn_status()
             if cmd == "alarms":
                 return {"alarms": [e.to_dict() for e in self.alarms.snapshot()]}
             if cmd == "ack":
@@ -263,7 +274,8 @@ class Gateway:
                 events = self.alarms.unshelve(str(alarm_id), user=user)
             else:
                 raise ControlError(
-                    f"unknown command {cmd!r}; allowed: status, alarms, muster, ack, reset, shelve, unshelve"
+                    f"unknown command {cmd!r}; allowed: status, alarms, muster, dtn_status, ack, reset, shelve, "
+                    "unshelve"
                 )
         except AlarmCommandError as exc:
             raise ControlError(str(exc)) from None
@@ -289,6 +301,49 @@ class Gateway:
             "cycles": task.cycles,
             "miners": [e.to_dict(now) for e in task.muster()],
         }
+
+    def dtn_status(self) -> dict[str, Any]:
+        if self.spec.dtn is None:
+            raise ControlError("this gateway runs no DTN node: add a 'dtn:' section to its config")
+        if self.dtn is None:
+            fault = self.task_faults.get("dtn")
+            raise ControlError("the DTN node is not running" + (f" ({fault})" if fault else " yet"))
+        ingest = self.dtn_ingest.status().to_dict() if self.dtn_ingest is not None else None
+        return self.dtn.status(ingest=ingest)
+
+    async def _run_dtn(self, spec: NodeSpec) -> None:
+        """The gateway's DTN node and its producers; a failure costs the DTN, never the statutory path."""
+        from edge.dtn.ingest import GatewayIngest  # noqa: PLC0415
+        from edge.dtn.node import DtnNode  # noqa: PLC0415
+
+        node = DtnNode(spec, clock=self.clock, on_received=self._dtn_received)
+        try:
+            await node.start()
+            self.dtn = node
+            if spec.ingest is None:
+                await asyncio.Event().wait()
+                return
+            self.dtn_ingest = GatewayIngest(
+                spec.ingest,
+                gateway_id=self.spec.gateway_id,
+                state_path=spec.state_path,
+                create=node.create,
+                put=node.submit,
+                clock=self.clock,
+                journal=self.journal,
+                writer=self.journal_writer,
+                zmq_context=self._zmq,
+                localization=self.localization,
+            )
+            await self.dtn_ingest.run()
+        finally:
+            self.dtn_ingest = None
+            self.dtn = None
+            await node.stop()
+
+    def _dtn_received(self, bundle: Bundle) -> None:
+        if self.dtn_ingest is not None:
+            self.dtn_ingest.on_received(bundle)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -384,6 +439,9 @@ class Gateway:
                     tasks.append(
                         group.create_task(self._supervise("ack-button", self.ack_button.run), name="ack-button")
                     )
+                dtn_spec = self.spec.dtn
+                if dtn_spec is not None:
+                    tasks.append(group.create_task(self._supervise("dtn", lambda: self._run_dtn(dtn_spec)), name="dtn"))
                 self.notifier.ready(f"polling {len(self.spec.devices)} devices")
                 await stop.wait()
                 self.notifier.stopping()
