@@ -23,9 +23,10 @@ bulk, measured twice: (a) flowing chain: ``--hol-bulk`` BULK injected at g5, the
 bulk reach the sink before the alarm; (b) cut and restored: the sink is stopped, the same bulk piles up along the
 chain, an alarm follows it, the sink is started -- the alarm's position among the deliveries.
 
-Power cut. Not simulated here: copying the files after SIGKILL would still contain every write the kernel had
-accepted (the page cache survives a process crash), so it would not show what an unsynced write loses. See
-``--help`` / the closing notes of the test for what would make it honest.
+Power cut (``--power-cut-every N``): every Nth kill of a gateway also discards every write its process had not
+fsynced, through an LD_PRELOAD undo-log shim (``benchmarks/powercut.py``; copying the files after SIGKILL would
+not do: the page cache survives a process crash). The sink is never power-cut: its delivery log is written without
+fsync, so a power cut there would erase the evidence of duplicates rather than test anything.
 
 Run: ``python -m benchmarks.dtn_crash`` (200 kills, a few minutes); ``--kills 5`` for a quick look.
 """
@@ -51,6 +52,7 @@ from typing import Any
 import yaml
 
 from benchmarks._common import NOISE_NOTE, markdown_table, python_env, write_result
+from benchmarks.powercut import Restored, build_shim, restore, shim_env
 from edge.control import ControlError, request
 from edge.dtn.bundle import BundleId
 from edge.dtn.deliveries import Delivery, read_deliveries
@@ -72,8 +74,17 @@ class NodeDef:
 class NodeProc:
     """One DTN node process: start, SIGKILL, SIGSTOP/SIGCONT, clean stop, and a readiness check."""
 
-    def __init__(self, node: NodeDef, log_dir: Path, *, kill_at: Mapping[str, float], seed: int) -> None:
+    def __init__(
+        self,
+        node: NodeDef,
+        log_dir: Path,
+        *,
+        kill_at: Mapping[str, float],
+        seed: int,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.node = node
+        self.env = dict(env or {})
         self.log_path = log_dir / f"{node.node_id}.log"
         self.kill_at = dict(kill_at)
         self.seed = seed
@@ -147,6 +158,7 @@ class Chain:
         credit: int = 64,
         kill_at: Mapping[str, float] | None = None,
         seed: int = 1,
+        power_cut_shim: Path | None = None,
     ) -> None:
         self.root = root
         self.gateways = [f"g{i}" for i in range(1, gateways + 1)]
@@ -184,10 +196,26 @@ class Chain:
         log_dir = root / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         points = DEFAULT_KILL_AT if kill_at is None else kill_at
+        self.power_cut_shim = power_cut_shim
         self.procs = {
-            name: NodeProc(node, log_dir, kill_at=points, seed=seed * 1000 + i * 100)
+            name: NodeProc(node, log_dir, kill_at=points, seed=seed * 1000 + i * 100, env=self._env(name))
             for i, (name, node) in enumerate(self.nodes.items())
         }
+
+    def undo_dir(self, node: str) -> Path:
+        return self.root / "undo" / node
+
+    def _env(self, node: str) -> dict[str, str]:
+        # Gateways only: the sink's delivery log is written without fsync (see edge.dtn.deliveries), so a power
+        # cut there would erase the very rows that show duplicates.
+        if self.power_cut_shim is None or node == SINK:
+            return {}
+        return shim_env(self.power_cut_shim, self.nodes[node].data_dir, self.undo_dir(node))
+
+    def power_cut(self, node: str) -> Restored:
+        """SIGKILL ``node`` and discard every write it had not synced; the caller restarts it."""
+        self.procs[node].kill9()
+        return restore(self.nodes[node].data_dir, self.undo_dir(node))
 
     def listen(self, node: str) -> str:
         return f"ipc://{self.sock_dir}/{node}.sock"
@@ -317,12 +345,15 @@ class CrashSettings:
     settle_timeout_s: float = 120.0
     hol_bulk: int = 1000
     hol_cut_and_restore: bool = True
+    power_cut_every: int = 0  # every Nth SIGKILL of a gateway is a power cut (unsynced writes discarded); 0: none
     seed: int = 1
 
 
 @dataclass
 class CrashReport:
-    iterations: int = 0  # external SIGKILLs
+    iterations: int = 0  # external SIGKILLs (power cuts included)
+    power_cuts: int = 0  # of those, SIGKILL + every unsynced write discarded (benchmarks.powercut)
+    writes_undone: int = 0  # unsynced writes the power cuts discarded
     self_kills: int = 0  # restarts after a --kill-at SIGKILL
     partitions: int = 0
     clean_restarts: int = 0
@@ -356,6 +387,7 @@ def run(root: Path, settings: CrashSettings, *, log: Any = None) -> CrashReport:
         dead_after_s=settings.dead_after_s,
         kill_at=settings.kill_at,
         seed=settings.seed,
+        power_cut_shim=build_shim() if settings.power_cut_every else None,
     )
     kills: Counter[str] = Counter()
     try:
@@ -389,7 +421,11 @@ def run(root: Path, settings: CrashSettings, *, log: Any = None) -> CrashReport:
                     victim.wait_ready()
                 report.clean_restarts += 1
             name = rng.choice([*chain.gateways, SINK])
-            chain.procs[name].kill9()
+            if settings.power_cut_every and name != SINK and iteration % settings.power_cut_every == 0:
+                report.writes_undone += chain.power_cut(name).writes
+                report.power_cuts += 1
+            else:
+                chain.procs[name].kill9()
             kills[name] += 1
             report.iterations += 1
             time.sleep(rng.uniform(0.0, 0.3))
@@ -530,15 +566,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hol-bulk", type=int, default=1000)
     parser.add_argument("--no-kill-points", action="store_true", help="nodes never SIGKILL themselves")
+    parser.add_argument(
+        "--power-cut-every",
+        type=int,
+        default=4,
+        help="every Nth kill of a gateway discards its unsynced writes (needs cc; 0: plain kill -9 only)",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="work in this directory and keep it (logs, stores)")
     args = parser.parse_args(argv)
-    settings = CrashSettings(gateways=args.gateways, kills=args.kills, seed=args.seed, hol_bulk=args.hol_bulk)
+    settings = CrashSettings(
+        gateways=args.gateways,
+        kills=args.kills,
+        seed=args.seed,
+        hol_bulk=args.hol_bulk,
+        power_cut_every=args.power_cut_every,
+    )
     if args.no_kill_points:
         settings.kill_at = {}
     with workdir(args.keep) as root:
         report = run(root, settings, log=print)
     rows = [
         ("kill -9 iterations (external)", report.iterations),
+        ("  of which power cuts (unsynced writes discarded)", report.power_cuts),
+        ("  unsynced writes discarded by them", report.writes_undone),
         ("self-kills at kill points", report.self_kills),
         ("partitions (SIGSTOP > contact timeout)", report.partitions),
         ("clean restarts", report.clean_restarts),
