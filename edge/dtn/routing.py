@@ -41,7 +41,7 @@ no downward routes, epidemic and spray carry them like any other bundle.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,6 +51,7 @@ from edge.dtn.store import BundleStore, StoredBundle
 
 POLICIES = ("static", "epidemic", "spray", "prophet")
 _PAGE = 64  # rows per pending() call while filtering: most offers are decided within the first page
+CANDIDATE_HINT_MAX = 256  # a longer hint is cheaper to answer by walking the store in order
 
 
 class PeerKind(enum.Enum):
@@ -85,9 +86,20 @@ class Router(Protocol):
     initial_copies: int  # tokens a bundle created on this node starts with (spray: L, else 1)
 
     def select(
-        self, store: BundleStore, peer: PeerInfo, peer_seen: set[BundleId] | None, *, limit: int
+        self,
+        store: BundleStore,
+        peer: PeerInfo,
+        peer_seen: set[BundleId] | None,
+        *,
+        limit: int,
+        candidates: Collection[BundleId] | None = None,
     ) -> list[tuple[Bundle, int]]:
-        """Bundles to offer ``peer`` now, in priority order, each with the copies to hand over. Read-only."""
+        """Bundles to offer ``peer`` now, in priority order, each with the copies to hand over. Read-only.
+
+        ``candidates`` is an optional hint from a caller that tracks which held bundles the peer has not seen:
+        it must contain every one of them (other ids are ignored). The answer is the same as without it; a short
+        list saves walking the whole store when the peer already has nearly everything.
+        """
         ...
 
     def on_delivered(self, store: BundleStore, peer: PeerInfo, bid: BundleId, copies_given: int) -> None:
@@ -104,7 +116,11 @@ class Router(Protocol):
 
 
 def is_destination(bundle: Bundle, peer: PeerInfo) -> bool:
-    return peer.node_id == bundle.destination or (bundle.destination == SURFACE and peer.kind is PeerKind.SURFACE)
+    return _reaches(bundle.destination, peer)
+
+
+def _reaches(destination: str, peer: PeerInfo) -> bool:
+    return peer.node_id == destination or (destination == SURFACE and peer.kind is PeerKind.SURFACE)
 
 
 class _RouterBase:
@@ -124,6 +140,23 @@ class _RouterBase:
         self.node_id = node_id
         self._given: dict[str, set[BundleId]] = {}
         self._given_count = 0
+        # Destination of what was offered lately, so an ack need not read the bundle back from the store.
+        self._offered: dict[BundleId, str] = {}
+
+    def _destination(self, store: BundleStore, bid: BundleId) -> str | None:
+        """The destination of ``bid`` (None: not offered lately and no longer held). Removing or remembering
+        a bundle that has gone meanwhile is harmless, so an offered one is not looked up again."""
+        destination = self._offered.pop(bid, None)
+        if destination is not None:
+            return destination
+        stored = store.get(bid)
+        return None if stored is None else stored.bundle.destination
+
+    def _note_offered(self, chosen: list[tuple[Bundle, int]]) -> None:
+        if len(self._offered) > self._MEMORY_PRUNE:
+            self._offered.clear()  # offers never acknowledged (contact lost): forget them
+        for bundle, _ in chosen:
+            self._offered[bundle.id] = bundle.destination
 
     def wants_summary(self) -> bool:
         return False
@@ -155,11 +188,17 @@ class _RouterBase:
         peer_seen: set[BundleId] | None,
         limit: int,
         copies_for: Callable[[StoredBundle], int | None],
+        *,
+        candidates: Collection[BundleId] | None = None,
     ) -> list[tuple[Bundle, int]]:
         """Walk the store in priority order and keep the bundles ``copies_for`` gives a copy count for."""
         if limit <= 0:
             return []
         given = self._given.get(peer.node_id, set())
+        if candidates is not None and len(candidates) <= CANDIDATE_HINT_MAX:
+            picked = self._pick(self._candidates(store, peer_seen, given, candidates), peer, given, limit, copies_for)
+            self._note_offered(picked)
+            return picked
         # Without a summary, what this node gave the peer before is what it knows the peer has seen.
         exclude: set[BundleId] = peer_seen if peer_seen is not None else given
         skipped: set[BundleId] = set()
@@ -167,24 +206,46 @@ class _RouterBase:
         chosen: list[tuple[Bundle, int]] = []
         while len(chosen) < limit:
             page = store.pending(limit=page_size, exclude=exclude)
-            for stored in page:
-                bundle = stored.bundle
-                skipped.add(bundle.id)
-                if (
-                    bundle.id in given
-                    or peer.node_id in (bundle.previous_node, bundle.id.source)
-                    or (bundle.hop_count >= MAX_HOPS and not is_destination(bundle, peer))
-                ):
-                    continue
-                copies = copies_for(stored)
-                if copies is not None:
-                    chosen.append((bundle, copies))
-                    if len(chosen) == limit:
-                        break
+            skipped.update(stored.bundle.id for stored in page)
+            chosen += self._pick(page, peer, given, limit - len(chosen), copies_for)
             if len(page) < page_size:
                 break
             # Rare (most offers are decided on the first page): the next page must skip what this one saw.
             exclude = (peer_seen if peer_seen is not None else given) | skipped
+        self._note_offered(chosen)
+        return chosen
+
+    @staticmethod
+    def _candidates(
+        store: BundleStore, peer_seen: set[BundleId] | None, given: set[BundleId], candidates: Collection[BundleId]
+    ) -> list[StoredBundle]:
+        seen = peer_seen if peer_seen is not None else given
+        held = [stored for bid in candidates if bid not in seen and (stored := store.get(bid)) is not None]
+        held.sort(key=lambda s: (s.bundle.priority, s.bundle.id.created_ms, s.bundle.id.seq))
+        return held
+
+    @staticmethod
+    def _pick(
+        stored_bundles: list[StoredBundle],
+        peer: PeerInfo,
+        given: set[BundleId],
+        limit: int,
+        copies_for: Callable[[StoredBundle], int | None],
+    ) -> list[tuple[Bundle, int]]:
+        chosen: list[tuple[Bundle, int]] = []
+        for stored in stored_bundles:
+            bundle = stored.bundle
+            if (
+                bundle.id in given
+                or peer.node_id in (bundle.previous_node, bundle.id.source)
+                or (bundle.hop_count >= MAX_HOPS and not is_destination(bundle, peer))
+            ):
+                continue
+            copies = copies_for(stored)
+            if copies is not None:
+                chosen.append((bundle, copies))
+                if len(chosen) == limit:
+                    break
         return chosen
 
 
@@ -235,7 +296,13 @@ class StaticRouter(_RouterBase):
         return peer.hops_to_surface < self.hops_to_surface
 
     def select(
-        self, store: BundleStore, peer: PeerInfo, peer_seen: set[BundleId] | None, *, limit: int
+        self,
+        store: BundleStore,
+        peer: PeerInfo,
+        peer_seen: set[BundleId] | None,
+        *,
+        limit: int,
+        candidates: Collection[BundleId] | None = None,
     ) -> list[tuple[Bundle, int]]:
         uplink = self._is_uplink(peer)
         stuck_before: int | None = None
@@ -252,13 +319,13 @@ class StaticRouter(_RouterBase):
 
         if not uplink and stuck_before is None:
             return []  # no route down or sideways: static routing only knows the way to the surface
-        return self._scan(store, peer, peer_seen, limit, copies_for)
+        return self._scan(store, peer, peer_seen, limit, copies_for, candidates=candidates)
 
     def on_delivered(self, store: BundleStore, peer: PeerInfo, bid: BundleId, copies_given: int) -> None:
-        stored = store.get(bid)
-        if stored is None:
+        destination = self._destination(store, bid)
+        if destination is None:
             return
-        if is_destination(stored.bundle, peer) or (self._is_uplink(peer) and stored.bundle.destination == SURFACE):
+        if _reaches(destination, peer) or (self._is_uplink(peer) and destination == SURFACE):
             store.remove([bid], reason=f"custody to {peer.node_id}")
         else:
             self._remember(store, peer, bid)  # a carrier's copy: custody stays here
@@ -273,20 +340,26 @@ class EpidemicRouter(_RouterBase):
         return True
 
     def select(
-        self, store: BundleStore, peer: PeerInfo, peer_seen: set[BundleId] | None, *, limit: int
+        self,
+        store: BundleStore,
+        peer: PeerInfo,
+        peer_seen: set[BundleId] | None,
+        *,
+        limit: int,
+        candidates: Collection[BundleId] | None = None,
     ) -> list[tuple[Bundle, int]]:
         def copies_for(stored: StoredBundle) -> int | None:
             if peer.kind is PeerKind.SURFACE and not is_destination(stored.bundle, peer):
                 return None  # the sink does not relay bundles addressed to a node
             return 1
 
-        return self._scan(store, peer, peer_seen, limit, copies_for)
+        return self._scan(store, peer, peer_seen, limit, copies_for, candidates=candidates)
 
     def on_delivered(self, store: BundleStore, peer: PeerInfo, bid: BundleId, copies_given: int) -> None:
-        stored = store.get(bid)
-        if stored is None:
+        destination = self._destination(store, bid)
+        if destination is None:
             return
-        if is_destination(stored.bundle, peer):
+        if _reaches(destination, peer):
             store.remove([bid], reason=f"delivered to {peer.node_id}")
         else:
             self._remember(store, peer, bid)
@@ -311,7 +384,13 @@ class SprayRouter(_RouterBase):
         return is_destination(bundle, peer) or (bundle.destination == SURFACE and peer.reaches_surface)
 
     def select(
-        self, store: BundleStore, peer: PeerInfo, peer_seen: set[BundleId] | None, *, limit: int
+        self,
+        store: BundleStore,
+        peer: PeerInfo,
+        peer_seen: set[BundleId] | None,
+        *,
+        limit: int,
+        candidates: Collection[BundleId] | None = None,
     ) -> list[tuple[Bundle, int]]:
         def copies_for(stored: StoredBundle) -> int | None:
             if self._hands_over(stored.bundle, peer):
@@ -320,7 +399,7 @@ class SprayRouter(_RouterBase):
                 return stored.copies // 2
             return None  # wait phase, or a gateway cut off from the surface
 
-        return self._scan(store, peer, peer_seen, limit, copies_for)
+        return self._scan(store, peer, peer_seen, limit, copies_for, candidates=candidates)
 
     def on_delivered(self, store: BundleStore, peer: PeerInfo, bid: BundleId, copies_given: int) -> None:
         stored = store.get(bid)

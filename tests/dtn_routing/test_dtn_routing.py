@@ -221,3 +221,17 @@ def test_peer_info_is_validated() -> None:
         PeerInfo("g1", PeerKind.FIXED, -1)
     with pytest.raises(ValueError, match="node_id"):
         PeerInfo("no spaces", PeerKind.FIXED, 1)
+
+
+@pytest.mark.parametrize("policy", ["static", "epidemic", "spray"])
+def test_a_candidate_hint_gives_the_same_answer(clock: FakeClock, policy: str) -> None:
+    store = _store(clock, "m001")
+    bundles = [_add(store, p, copies=4) for p in (Priority.BULK, Priority.ALARM, Priority.TELEMETRY, Priority.ALARM)]
+    router = make_router(policy, node_id="m001", node_kind=PeerKind.MOBILE, hops_to_surface=None)
+    seen = {bundles[0].id}
+    unseen = [b.id for b in bundles[1:]] + [BundleId("elsewhere", 5, 5)]  # ids not held are ignored
+    for peer in (SINK, PeerInfo("g2", PeerKind.FIXED, 1), PeerInfo("m009", PeerKind.MOBILE, None)):
+        plain = router.select(store, peer, seen, limit=10)
+        hinted = router.select(store, peer, seen, limit=10, candidates=unseen)
+        assert plain == hinted, peer
+        assert router.select(store, peer, seen, limit=1, candidates=unseen) == plain[:1]
