@@ -264,16 +264,13 @@ class MqttPublisher:
                 # The sink republishes whatever was not confirmed, so a broker-side session adds nothing.
                 clean_session=True,
                 max_inflight_messages=self.max_inflight,
-                timeout=math.inf,  # see publish(); connecting is bounded by within() below
+                # Bounds the CONNACK wait and the DISCONNECT on close; publish() passes its own (infinite) one.
+                timeout=self._connect_timeout_s,
             )
+            client.pending_calls_threshold = self.max_inflight + 1  # a full window is normal, not a warning
             try:
-                await within(client.__aenter__(), self._connect_timeout_s)
-            except (aiomqtt.MqttError, TimeoutError) as exc:
-                if isinstance(exc, TimeoutError):
-                    # TCP is up (paho gives up the TCP connect after 5 s, before this timeout) but no CONNACK
-                    # came: close that socket rather than leak one per attempt to a wedged broker.
-                    with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
-                        await within(client.__aexit__(None, None, None), 2.0)
+                await self._connect(client)
+            except aiomqtt.MqttError as exc:
                 self._connect_failures += 1
                 delay = self._backoff_s(attempt)
                 attempt += 1
@@ -304,6 +301,25 @@ class MqttPublisher:
                     await within(client.__aexit__(None, None, None), 2.0)
             if not self._closing:
                 await self._sleep(self._backoff_s(0))
+
+    async def _connect(self, client: aiomqtt.Client) -> None:
+        """Connect, and if cancelled (``close()``) half-way, leave no socket behind.
+
+        The TCP connect runs in a thread that cannot be cancelled and would open a socket after the cancelled
+        caller left (found by a test closing the publisher right after start): so the attempt is shielded, and a
+        cancelled one is allowed to end -- bounded by paho's 5 s TCP timeout and the CONNACK timeout -- and then
+        hung up before the cancellation goes on.
+        """
+        connecting = asyncio.ensure_future(client.__aenter__())
+        try:
+            await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await connecting
+            if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
+                with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
+                    await within(client.__aexit__(None, None, None), 2.0)
+            raise
 
     def _backoff_s(self, attempt: int) -> float:
         """Exponential with equal jitter, so gateways that lost the broker together do not return together."""

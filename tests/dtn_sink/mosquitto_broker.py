@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -59,7 +60,11 @@ class MosquittoBroker:
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence false\n"
-            # A slow test subscriber must not have QoS 1 messages dropped by the default per-client limit.
+            # Forward every message to the subscriber at once instead of holding it (beyond 20 unacknowledged)
+            # in the broker's RAM: a SIGKILLed broker without persistence loses what it holds after it sent
+            # PUBACK, which is the broker's guarantee to lose, not the sink's. (A production broker runs with
+            # persistence and its consumers with persistent sessions.)
+            "max_inflight_messages 0\n"
             "max_queued_messages 100000\n"
             "log_dest stderr\n"
             "log_type error\n"
@@ -114,38 +119,57 @@ class MosquittoBroker:
 
 
 class Subscriber:
-    """A real MQTT consumer (as SCADA would run): subscribes with QoS 1 and collects (topic, JSON) pairs."""
+    """A real MQTT consumer (as SCADA would run): subscribes with QoS 1 and records (topic, JSON) pairs.
+
+    Messages are recorded as paho hands them over (through aiomqtt's ``queue_type`` hook), not by iterating
+    ``client.messages``: that iterator raises as soon as the connection drops and would leave messages that had
+    already arrived unread -- a broker crash in a test would then look like lost messages.
+    """
 
     def __init__(self, port: int, topic: str = "minegate/#") -> None:
         self.port = port
         self.topic = topic
         self.received: list[tuple[str, dict[str, Any]]] = []
-        self._client: aiomqtt.Client | None = None
-        self._task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Subscriber:
-        self._client = aiomqtt.Client("127.0.0.1", self.port, identifier=f"test-sub-{id(self)}", timeout=10)
+        subscriber = self
+
+        class Recording(asyncio.Queue[aiomqtt.Message]):
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                subscriber._record(item)
+
+        self._client = aiomqtt.Client(
+            "127.0.0.1", self.port, identifier=f"test-sub-{id(self)}", timeout=10, queue_type=Recording
+        )
         await self._client.__aenter__()
         await self._client.subscribe(self.topic, qos=1)
-        self._task = asyncio.create_task(self._collect(self._client), name="test-subscriber")
+        self._watch = asyncio.create_task(self._watch_connection(self._client), name="test-subscriber-watch")
         return self
 
+    async def _watch_connection(self, client: aiomqtt.Client) -> None:
+        # Yields nothing (the queue above records instead); raises when the connection drops, which also
+        # collects aiomqtt's disconnect error instead of leaving it as "never retrieved".
+        with contextlib.suppress(aiomqtt.MqttError):
+            async for _ in client.messages:
+                pass
+
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._client is not None:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await within(self._client.__aexit__(None, None, None), 5)
 
-    async def _collect(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload
-            assert isinstance(payload, bytes)
-            self.received.append((str(message.topic), json.loads(payload)))
-            self._arrived.set()
+    def _record(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        assert isinstance(payload, bytes)
+        self.received.append((str(message.topic), json.loads(payload)))
+        self._arrived.set()
 
     def ids(self) -> list[str]:
         return [str(body["id"]) for _, body in self.received]
@@ -154,8 +178,16 @@ class Subscriber:
         async with asyncio.timeout(timeout_s):
             while not done(self):
                 self._arrived.clear()
-                if self._task is not None and self._task.done():
-                    self._task.result()  # the subscriber's connection died: say why
-                    raise AssertionError("subscriber stopped")
                 with contextlib.suppress(TimeoutError):
                     await within(self._arrived.wait(), 0.2)
+
+
+async def eventually(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    """Poll a status counter until ``condition`` holds; the failure names what did not happen."""
+    deadline = time.monotonic() + timeout_s
+    for _ in itertools.count():
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        await asyncio.sleep(0.005)

@@ -1,0 +1,258 @@
+"""The surface sink: where bundles leave the DTN. It takes each bundle exactly once into its own durable store and
+publishes it to the mine's MQTT broker, alarms first.
+
+Exactly once into the store. Links transfer at least once (a lost acknowledgement means the bundle comes again),
+so ``deliver`` dedups by bundle id: the store answers ``DUPLICATE`` for a bundle it holds or has tombstoned.
+``deliver`` returns only after the group commit's fsync, so a link may acknowledge ``STORED`` and ``DUPLICATE``
+to its peer (custody passes); ``REFUSED_FULL`` must not be acknowledged (the peer keeps it and retries);
+``EXPIRED`` bundles are not worth keeping anywhere.
+
+The store holds exactly the unpublished bundles. A bundle is published with QoS 1; once the broker's PUBACK
+arrives it is removed from the store with a tombstone (``remove``: one transaction for every PUBACK gathered
+meanwhile) -- that tombstone is the durable "published" mark, and it keeps a late duplicate from being
+published twice until the bundle's lifetime is over (after which the store refuses the bundle as ``EXPIRED``).
+Anything not yet confirmed stays in the store: after a lost connection, a broker restart or a sink restart it is
+published again. MQTT consumers therefore see each bundle at least once (exactly once unless a PUBACK or the
+"published" commit was lost to a crash) and deduplicate on the bundle id in the message.
+
+Order. Bundles are published in the store's order -- priority class, then creation time -- with up to
+``max_inflight`` awaiting PUBACK, so an alarm waits behind at most that many messages already handed to the
+broker, never behind a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from edge.dtn.bundle import SURFACE, Bundle, BundleId, Priority
+from edge.dtn.committer import GroupCommitter
+from edge.dtn.mqtt import DEFAULT_TOPIC_PREFIX, MqttPublisher, MqttUnavailable, bundle_message, bundle_topic
+from edge.dtn.mqtt import check_topic_prefix as _check_topic_prefix
+from edge.dtn.store import Accept
+
+log = logging.getLogger(__name__)
+
+_FAILED_PUBLISH_PAUSE_S = 0.05  # between a refused publish and the next try, while the connection loss registers
+_MARK_RETRY_S = 1.0
+
+
+class WrongDestination(ValueError):
+    """A bundle addressed to an endpoint this sink does not serve; the sender keeps custody."""
+
+
+@dataclass(frozen=True)
+class SinkStatus:
+    received: int  # stored (first copy) since start
+    duplicates: int  # refused as already held or already published
+    expired: int  # arrived after their lifetime
+    refused_full: int  # not stored: the store was full of bundles at least as urgent
+    published: int  # confirmed by PUBACK and marked published, since start
+    publish_retries: int  # publishes the broker did not confirm (the bundle stays pending and goes again)
+    pending: int  # held, not yet published (in the store, so it survives a restart)
+    pending_by_priority: dict[Priority, int]
+    inflight: int  # handed to the broker, PUBACK or the published mark outstanding
+    mqtt_connected: bool
+
+
+class SurfaceSink:
+    """Receive bundles for the surface, keep them durably, publish them to MQTT, mark them published.
+
+    The sink does not own its collaborators: the caller opens the store, starts the committer and the publisher,
+    and closes them after ``close()``.
+    """
+
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        publisher: MqttPublisher,
+        *,
+        node_id: str,
+        topic_prefix: str = DEFAULT_TOPIC_PREFIX,
+        max_inflight: int | None = None,
+        expire_interval_s: float = 60.0,
+    ) -> None:
+        if max_inflight is not None and not 1 <= max_inflight <= publisher.max_inflight:
+            raise ValueError(
+                f"max_inflight {max_inflight!r} must be within 1..{publisher.max_inflight} (the publisher's window)"
+            )
+        if not expire_interval_s > 0:
+            raise ValueError(f"expire_interval_s must be > 0 seconds, got {expire_interval_s!r}")
+        self.node_id = node_id
+        self.endpoints = frozenset({SURFACE, node_id})
+        self.topic_prefix = _check_topic_prefix(topic_prefix)
+        self._committer = committer
+        self._store = committer.store
+        self._publisher = publisher
+        self._max_inflight = max_inflight if max_inflight is not None else publisher.max_inflight
+        self._expire_interval_s = expire_interval_s
+        self._inflight: set[BundleId] = set()  # excluded from pending() until marked published or failed
+        self._confirmed: list[BundleId] = []  # PUBACK received, published mark not yet committed
+        self._publishing: set[asyncio.Task[None]] = set()
+        self._wake_pump = asyncio.Event()
+        self._wake_marker = asyncio.Event()
+        self._publish_failed = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._marker: asyncio.Task[None] | None = None
+        self._closed = False
+        self._received = 0
+        self._duplicates = 0
+        self._expired = 0
+        self._refused_full = 0
+        self._published = 0
+        self._publish_retries = 0
+
+    # ---- what the link layer calls ---------------------------------------------------------------------
+
+    async def deliver(self, bundle: Bundle) -> Accept:
+        """Take a bundle from a link; returns after it is durable (or known). Ack STORED and DUPLICATE only."""
+        if bundle.destination not in self.endpoints:
+            raise WrongDestination(
+                f"bundle {bundle.id} is addressed to {bundle.destination!r}; sink {self.node_id} serves "
+                f"{sorted(self.endpoints)}"
+            )
+        result = await self._committer.put(bundle)
+        if result is Accept.STORED:
+            self._received += 1
+            self._wake_pump.set()
+        elif result is Accept.DUPLICATE:
+            self._duplicates += 1
+        elif result is Accept.EXPIRED:
+            self._expired += 1
+        else:
+            self._refused_full += 1
+        return result
+
+    def has_seen(self, bid: BundleId) -> bool:
+        """Held (unpublished) or published and still within its lifetime: a peer need not send it."""
+        return self._store.has_seen(bid)
+
+    def seen_ids(self) -> set[BundleId]:
+        """The sink's summary vector for epidemic carriers: everything it holds or has published."""
+        return self._store.seen_ids()
+
+    def status(self) -> SinkStatus:
+        stats = self._store.stats()
+        return SinkStatus(
+            received=self._received,
+            duplicates=self._duplicates,
+            expired=self._expired,
+            refused_full=self._refused_full,
+            published=self._published,
+            publish_retries=self._publish_retries,
+            pending=sum(stats.count_by_priority.values()),
+            pending_by_priority=dict(stats.count_by_priority),
+            inflight=len(self._inflight),
+            mqtt_connected=self._publisher.connected,
+        )
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start publishing; whatever a previous run left unpublished in the store goes first (in order)."""
+        if self._tasks or self._closed:
+            raise RuntimeError("SurfaceSink.start() may be called once")
+        self._marker = asyncio.create_task(self._mark_published(), name=f"dtn-sink-mark-{self.node_id}")
+        self._tasks = [
+            asyncio.create_task(self._pump(), name=f"dtn-sink-pump-{self.node_id}"),
+            asyncio.create_task(self._expire_periodically(), name=f"dtn-sink-expire-{self.node_id}"),
+            self._marker,
+        ]
+
+    async def close(self) -> None:
+        """Stop publishing; marks what the broker confirmed. Unconfirmed bundles stay pending. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        # The marker goes last: a PUBACK that arrives while the others stop still gets its mark.
+        for group in (
+            [t for t in self._tasks if t is not self._marker],
+            list(self._publishing),
+            [self._marker] if self._marker is not None else [],
+        ):
+            for task in group:
+                task.cancel()
+            await asyncio.gather(*group, return_exceptions=True)
+        if self._confirmed:  # confirmed by the broker: mark now rather than publish them again next start
+            with contextlib.suppress(Exception):
+                await self._commit_marks()
+        log.info("surface sink %s closed: %s", self.node_id, self.status())
+
+    # ---- publishing ------------------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        """Hand pending bundles to the broker in store order, keeping at most ``max_inflight`` unconfirmed."""
+        while True:
+            await self._publisher.wait_connected()
+            if self._publish_failed:
+                self._publish_failed = False
+                await asyncio.sleep(_FAILED_PUBLISH_PAUSE_S)
+                continue
+            self._wake_pump.clear()  # before reading the store, so a delivery during the read is not missed
+            free = self._max_inflight - len(self._inflight)
+            if free > 0:
+                batch = await asyncio.to_thread(self._store.pending, limit=free, exclude=frozenset(self._inflight))
+                for stored in batch:
+                    bid = stored.bundle.id
+                    self._inflight.add(bid)
+                    task = asyncio.create_task(self._publish_one(stored.bundle), name=f"dtn-sink-publish-{bid}")
+                    self._publishing.add(task)
+                    task.add_done_callback(self._publishing.discard)
+                if len(batch) == free:
+                    continue  # the window is full now; the loop waits for a slot below on the next turn
+            await self._wake_pump.wait()
+
+    async def _publish_one(self, bundle: Bundle) -> None:
+        try:
+            await self._publisher.publish(bundle_topic(self.topic_prefix, bundle), bundle_message(bundle))
+        except MqttUnavailable as exc:
+            log.debug("bundle %s not confirmed by the broker, stays pending: %s", bundle.id, exc)
+            self._publish_retries += 1
+            self._publish_failed = True
+            self._inflight.discard(bundle.id)
+            self._wake_pump.set()
+            return
+        except asyncio.CancelledError:
+            self._inflight.discard(bundle.id)
+            raise
+        self._confirmed.append(bundle.id)
+        self._wake_marker.set()
+
+    async def _mark_published(self) -> None:
+        """Commit the published mark for every PUBACK gathered while the previous commit ran (one fsync)."""
+        while True:
+            await self._wake_marker.wait()
+            self._wake_marker.clear()
+            try:
+                await self._commit_marks()
+            except Exception:
+                # The bundles stay excluded from publishing (still in flight), so nothing goes out twice while
+                # the disk is sick; the marks are retried.
+                log.exception("could not mark %d published bundle(s); retrying", len(self._confirmed))
+                await asyncio.sleep(_MARK_RETRY_S)
+                self._wake_marker.set()
+
+    async def _commit_marks(self) -> None:
+        ids = list(self._confirmed)
+        if not ids:
+            return
+        await self._committer.call(lambda: self._store.remove(ids, reason="published to MQTT"))
+        del self._confirmed[: len(ids)]
+        self._published += len(ids)
+        self._inflight.difference_update(ids)
+        self._wake_pump.set()
+
+    async def _expire_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._expire_interval_s)
+            try:
+                dropped = await self._committer.call(self._store.expire)
+            except Exception:
+                log.exception("sink store expiry failed; retrying in %.0f s", self._expire_interval_s)
+                continue
+            if dropped:
+                log.warning(
+                    "surface sink %s: %d bundle(s) expired before they could be published", self.node_id, dropped
+                )
