@@ -10,7 +10,8 @@ A standalone node file::
     node:
       id: g3
       role: fixed              # fixed gateway, mobile carrier, or surface sink
-      hops_to_surface: 3       # fixed gateways on static routing: links to the surface along the chain
+      hops_to_surface: 3       # fixed gateways on static routing: links to the surface along the chain (1 = next
+                               # to the sink); advertised to peers only while a way to the surface is in contact
       data_dir: var/dtn/g3     # bundles.sqlite lives here (relative to this file)
       keys_dir: keys           # g3.key and every peer's .pub (`minegate dtn keygen`)
       listen: tcp://0.0.0.0:7003
@@ -314,7 +315,7 @@ def resolve_node(
     if role is PeerKind.FIXED and routing.policy == "static" and model.hops_to_surface is None:
         error(
             (*here, "hops_to_surface"),
-            "a fixed gateway on static routing needs its hop distance to the surface (0 = next to the sink)",
+            "a fixed gateway on static routing needs its hop distance to the surface (1 = next to the sink)",
             line_of=(*here, "role"),
         )
     if role is not PeerKind.FIXED and model.hops_to_surface is not None:

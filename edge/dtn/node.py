@@ -43,7 +43,7 @@ from edge.dtn.committer import GroupCommitter
 from edge.dtn.config import NodeSpec
 from edge.dtn.deliveries import DeliveryLog
 from edge.dtn.keys import load_keyring
-from edge.dtn.link import DialPeer, Link, LinkSettings
+from edge.dtn.link import ContactEvent, DialPeer, Link, LinkSettings
 from edge.dtn.routing import PeerInfo, PeerKind, Router, make_router
 from edge.dtn.status import snapshot
 from edge.dtn.store import Accept, BundleStore
@@ -130,7 +130,12 @@ class DtnNode:
         self._on_received = on_received
         self._settings = settings or link_settings(spec)
         self._kill = KillSwitch(kill_points or {}, random.Random(self._rng.getrandbits(64)))  # noqa: S311
-        self.hops_to_surface = 0 if spec.role is PeerKind.SURFACE else spec.hops_to_surface
+        # What this node advertises in HELLO: a fixed gateway on static routing says its configured distance only
+        # while an uplink contact is up (see _uplink_changed); the sink is 0 hops from itself.
+        self._tracks_uplink = spec.role is PeerKind.FIXED and spec.hops_to_surface is not None
+        self.hops_to_surface: int | None = (
+            0 if spec.role is PeerKind.SURFACE else None if self._tracks_uplink else spec.hops_to_surface
+        )
         self.store: BundleStore | None = None
         self.committer: GroupCommitter | None = None
         self.router: Router | None = None
@@ -207,6 +212,7 @@ class DtnNode:
             settings=self._settings,
             deliver=deliver,
             on_received=self._received,
+            on_contact=self._contact_changed,
             rng=random.Random(self._rng.getrandbits(64)),  # noqa: S311
         )
         await self.link.start()
@@ -345,6 +351,32 @@ class DtnNode:
         else:
             self.sink_refused += 1
         return accept
+
+    def _contact_changed(self, event: ContactEvent) -> None:
+        if not self._tracks_uplink or self.link is None:
+            return
+        # A gateway knows its way to the surface while it is in contact with the sink or with a gateway closer to
+        # the surface that knows its own way. Advertising None while cut off tells the gateways inby to keep
+        # their bundles (and hand carriers copies) instead of piling them up here, and tells carriers not to
+        # hand custody to a gateway that cannot pass it on. The configured distance is what is advertised when
+        # a way exists: a gateway does not route around (static routing follows the one chain).
+        mine = self.spec.hops_to_surface
+        assert mine is not None  # noqa: S101 -- _tracks_uplink
+        up = self.link.contacts().values()
+        reachable = any(
+            p.kind is PeerKind.SURFACE
+            or (p.kind is PeerKind.FIXED and p.hops_to_surface is not None and p.hops_to_surface < mine)
+            for p in up
+        )
+        hops = mine if reachable else None
+        if hops != self.hops_to_surface:
+            log.info(
+                "DTN node %s: %s",
+                self.spec.node_id,
+                f"way to the surface ({hops} hops)" if hops is not None else "no way to the surface",
+            )
+            self.hops_to_surface = hops
+            self.link.set_hops_to_surface(hops)
 
     def _received(self, peer: PeerInfo, bundle: Bundle, accept: Accept) -> None:
         if accept is Accept.STORED and self._on_received is not None:

@@ -73,7 +73,8 @@ def snapshot(
     return {
         "node_id": spec.node_id,
         "role": spec.role.value,
-        "hops_to_surface": hops_to_surface,
+        "hops_to_surface": hops_to_surface,  # advertised now (None: no way to the surface in contact)
+        "configured_hops": spec.hops_to_surface,
         "policy": spec.policy,
         "listen": spec.listen,
         "uptime_s": uptime_s,
@@ -115,11 +116,16 @@ def _ago(wall: float | None, now: float) -> str:
 def render(status: Mapping[str, Any]) -> str:
     now = float(status["now_wall"])
     store = status["store"]
-    hops = status["hops_to_surface"]
+    hops, configured = status["hops_to_surface"], status.get("configured_hops")
+    if hops is not None:
+        way = f", {hops} hop(s) to the surface"
+    elif configured is not None:
+        way = f", NO WAY TO THE SURFACE in contact (configured {configured} hops)"
+    else:
+        way = ""
     lines = [
-        f"DTN node {status['node_id']} ({status['role']}, {status['policy']} routing"
-        + (f", {hops} hop(s) to the surface" if hops is not None else "")
-        + f"), up {status['uptime_s']:.0f} s",
+        f"DTN node {status['node_id']} ({status['role']}, {status['policy']} routing{way}), up "
+        f"{status['uptime_s']:.0f} s",
         f"store {store['path']}: {store['count']} bundles, {_bytes(store['bytes_used'])} of "
         f"{_bytes(store['capacity_bytes'])} ({100 * store['bytes_used'] / max(1, store['capacity_bytes']):.1f} %), "
         f"{store['tombstones']} tombstones, recovery {store['recovery_s'] * 1000:.0f} ms",
@@ -137,7 +143,11 @@ def render(status: Mapping[str, Any]) -> str:
     for c in status["contacts"]:
         state = "UP  " if c["up"] else "down"
         since = _ago(c["since_wall"], now) if c["since_wall"] is not None else "never up"
-        kind = f"{c['kind']}" + (f", {c['hops_to_surface']} hops" if c["hops_to_surface"] is not None else "")
+        kind = f"{c['kind']}"
+        if c["hops_to_surface"] is not None:
+            kind += f", {c['hops_to_surface']} hops"
+        elif c["kind"] == "fixed":
+            kind += ", no way to the surface"
         lines.append(
             f"  {c['peer']:<16} {state} since {since}  [{kind if c['kind'] else 'not met yet'}]"
             + (f" last down: {c['last_down_reason']}" if not c["up"] and c["last_down_reason"] else "")
