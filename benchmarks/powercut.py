@@ -63,7 +63,7 @@ def shim_env(library: Path, watch_dir: Path, undo_dir: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Restored:
-    files: int  # files that had unsynced writes
+    files: int  # files that had unsynced writes (the -shm wal-index not counted: it is deleted)
     writes: int  # writes undone
     bytes_restored: int  # old bytes written back
     shm_removed: int
@@ -74,6 +74,9 @@ def restore(watch_dir: Path, undo_dir: Path) -> Restored:
     files = writes = restored = 0
     for log in sorted(undo_dir.glob("*.undo")):
         target = Path(log.name[: -len(".undo")].replace("%", "/"))
+        if target.name.endswith("-shm"):
+            log.unlink()  # the wal-index is deleted below: nothing of it survives a power cut here
+            continue
         data = log.read_bytes()
         records: list[tuple[int, int, bytes]] = []
         at = 0

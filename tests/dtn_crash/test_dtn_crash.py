@@ -42,7 +42,8 @@ def test_acknowledged_bundles_reach_the_sink_exactly_once_through_kills_and_part
     assert flowing["alarm_delivered"]
     assert flowing["bulk_delivered"] == 500
     assert flowing["share_before_alarm"] < 0.5
-    # Cut and restored: with the bulk piled up at g1 and the alarm behind it, the alarm is delivered first.
+    # Cut and restored: with the bulk held along the cut chain and the alarm behind it, the alarm goes first.
     restored = report.hol["cut_and_restored"]
     assert restored["alarm_delivered"]
+    assert restored["bulk_before_alarm"] <= restored["bulk_held_nearer_surface"]
     assert restored["bulk_before_alarm"] == 0
