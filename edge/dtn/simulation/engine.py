@@ -5,8 +5,8 @@ Events, in time order (ties: arrivals before contacts go down, before anything e
 - a contact comes up (both directions become links, each with its byte rate and known end) or goes down;
 - a node creates a bundle (``BundleStore.create`` + ``put`` with the router's initial copies);
 - a link is served: the sender's router ``select``s (with the receiver's summary vector when either side wants
-  one), and the bundles that fit into one ``quantum_s`` of the link's rate -- and before the contact ends -- go
-  out as one batch; a bundle that would not finish before the contact ends is aborted and the batch stops;
+  one), and the bundles that fit into one ``quantum_s`` of the link's rate (at least one bundle) -- and before
+  the contact ends -- go out as one batch; a bundle that would not finish before the contact ends is aborted;
 - a batch arrives: the receiver ``put_many``s it (one transaction, like the link layer's group commit), the
   sender's router gets ``on_delivered`` for every bundle the receiver acknowledged (stored, duplicate or
   expired: it holds it, held it, or it is dead), then the link is served again;
@@ -393,6 +393,8 @@ class Engine:
                     src.id,
                 )
                 duration = len(encode(sent)) / link.rate_bps
+                if batch and t + duration - now > self.quantum_s:
+                    break  # a batch is one quantum long, or one bundle when a bundle takes longer
                 tally = self.tally.by_class[bundle.priority]
                 if t + duration > link.end:
                     tally.aborted += 1
@@ -400,8 +402,6 @@ class Engine:
                 tally.started += 1
                 t += duration
                 batch.append((sent, copies))
-                if t - now >= self.quantum_s:
-                    break
         if not batch:
             if poll and link.candidates:
                 self._schedule(link, link.next_poll)
