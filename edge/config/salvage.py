@@ -24,6 +24,7 @@ from edge.config.schema import (
     LocalizationModel,
     OutputModel,
 )
+from edge.dtn.config import DtnSectionModel
 
 _BUS = TypeAdapter[Any](BusModel)
 
@@ -83,6 +84,7 @@ def salvage(data: Any) -> Salvaged | None:
     }
     kept["acknowledge"] = _valid(TypeAdapter(AcknowledgeModel | None), data.get("acknowledge"))
     kept["localization"] = _valid(TypeAdapter(LocalizationModel | None), data.get("localization"))
+    kept["dtn"] = _valid(TypeAdapter(DtnSectionModel | None), data.get("dtn"))
     kept["alarms"] = _valid(TypeAdapter(AlarmSettingsModel), data.get("alarms") or {}) or AlarmSettingsModel()
     result.config = ConfigModel.model_construct(gateway=gateway, **kept)
     return result
