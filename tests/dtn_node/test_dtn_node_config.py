@@ -200,3 +200,15 @@ def test_gateway_dtn_errors_point_into_the_gateway_file(tmp_path: Path) -> None:
         r.startswith(f"{path}:") and "dtn.role: a gateway's own node cannot be the surface sink" in r for r in rendered
     )
     assert any("dtn.ingest.alarm_lifetime: a bundle lifetime is at most 30 days" in r for r in rendered)
+
+
+def test_dtn_problems_are_reported_with_the_rest_of_a_broken_gateway_config(tmp_path: Path) -> None:
+    path = _gateway_config(tmp_path, {"hops_to_surface": 1, "keys_dir": "nokeys", "listen": "tcp://*:7001"})
+    body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    body["buses"] = [{"id": "b1", "type": "tcp", "host": "127.0.0.1", "port": 502, "retries": 9}]
+    path.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    rendered = "\n".join(i.render() for i in caught.value.issues)
+    assert "buses[0].retries" in rendered
+    assert "dtn.keys_dir: keys directory" in rendered
