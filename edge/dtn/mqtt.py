@@ -126,6 +126,7 @@ class PublisherStats:
 @dataclass
 class _Session:
     client: aiomqtt.Client
+    number: int  # 1 for the first connection, then one more per reconnection
     lost: asyncio.Future[None]  # resolved when this connection ends; fails every publish still waiting
 
 
@@ -186,6 +187,11 @@ class MqttPublisher:
         self._unconfirmed = 0
 
     @property
+    def connection_number(self) -> int:
+        """Which connection is (or was last) up: 0 before the first, +1 per (re)connection."""
+        return self._connects
+
+    @property
     def connected(self) -> bool:
         return self._session is not None and not self._session.lost.done()
 
@@ -223,8 +229,10 @@ class MqttPublisher:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish with QoS 1 and return after PUBACK; ``MqttUnavailable`` if it cannot be confirmed."""
+    async def publish(self, topic: str, payload: bytes) -> int:
+        """Publish with QoS 1; returns after PUBACK the number of the connection that confirmed it.
+
+        Raises ``MqttUnavailable`` if it cannot be confirmed."""
         session = self._session
         if session is None or session.lost.done():
             self._unconfirmed += 1
@@ -249,6 +257,7 @@ class MqttPublisher:
             self._unconfirmed += 1
             raise MqttUnavailable(f"broker at {self.host}:{self.port} did not take {topic}: {exc}") from exc
         self._published += 1
+        return session.number
 
     async def _keep_connected(self) -> None:
         attempt = 0
@@ -282,7 +291,7 @@ class MqttPublisher:
                 continue
             attempt = 0
             self._connects += 1
-            session = _Session(client, asyncio.get_running_loop().create_future())
+            session = _Session(client, self._connects, asyncio.get_running_loop().create_future())
             self._session = session
             self._connected.set()
             log.info("MQTT connected to %s:%d as %s", self.host, self.port, self.client_id)

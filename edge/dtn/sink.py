@@ -15,6 +15,13 @@ Anything not yet confirmed stays in the store: after a lost connection, a broker
 published again. MQTT consumers therefore see each bundle at least once (exactly once unless a PUBACK or the
 "published" commit was lost to a crash) and deduplicate on the bundle id in the message.
 
+A broker crash. A broker that acknowledged a message but died before passing it on (Mosquitto without
+persistence, killed; seen in the tests) loses it, although the sink has its PUBACK. So after a reconnection the
+sink publishes again the last bundles the previous connection confirmed -- at most ``replay_after_loss`` of them,
+confirmed within ``replay_window_s`` of that connection's last confirmation -- from memory (they are no longer in
+the store). Consumers deduplicate on the id anyway. A broker that loses what it queued for a slow consumer
+beyond that window needs persistence; that is the broker's guarantee, not the sink's.
+
 Order. Bundles are published in the store's order -- priority class, then creation time -- with up to
 ``max_inflight`` awaiting PUBACK, so an alarm waits behind at most that many messages already handed to the
 broker, never behind a backlog.
@@ -25,8 +32,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
+from edge.clock import Clock, SystemClock
 from edge.dtn.bundle import SURFACE, Bundle, BundleId, Priority
 from edge.dtn.committer import GroupCommitter
 from edge.dtn.mqtt import DEFAULT_TOPIC_PREFIX, MqttPublisher, MqttUnavailable, bundle_message, bundle_topic
@@ -51,6 +62,7 @@ class SinkStatus:
     refused_full: int  # not stored: the store was full of bundles at least as urgent
     published: int  # confirmed by PUBACK and marked published, since start
     publish_retries: int  # publishes the broker did not confirm (the bundle stays pending and goes again)
+    replayed: int  # published again after a reconnection, in case the broker lost them (see module doc)
     pending: int  # held, not yet published (in the store, so it survives a restart)
     pending_by_priority: dict[Priority, int]
     inflight: int  # handed to the broker, PUBACK or the published mark outstanding
@@ -73,6 +85,9 @@ class SurfaceSink:
         topic_prefix: str = DEFAULT_TOPIC_PREFIX,
         max_inflight: int | None = None,
         expire_interval_s: float = 60.0,
+        replay_after_loss: int | None = None,
+        replay_window_s: float = 2.0,
+        clock: Clock | None = None,
     ) -> None:
         if max_inflight is not None and not 1 <= max_inflight <= publisher.max_inflight:
             raise ValueError(
@@ -80,6 +95,10 @@ class SurfaceSink:
             )
         if not expire_interval_s > 0:
             raise ValueError(f"expire_interval_s must be > 0 seconds, got {expire_interval_s!r}")
+        if replay_after_loss is not None and not 0 <= replay_after_loss <= 65535:
+            raise ValueError(f"replay_after_loss {replay_after_loss!r} must be within 0..65535 bundles")
+        if not replay_window_s >= 0:
+            raise ValueError(f"replay_window_s must be >= 0 seconds, got {replay_window_s!r}")
         self.node_id = node_id
         self.endpoints = frozenset({SURFACE, node_id})
         self.topic_prefix = _check_topic_prefix(topic_prefix)
@@ -88,6 +107,15 @@ class SurfaceSink:
         self._publisher = publisher
         self._max_inflight = max_inflight if max_inflight is not None else publisher.max_inflight
         self._expire_interval_s = expire_interval_s
+        self._clock = clock or SystemClock()
+        self._replay_window_s = replay_window_s
+        # (connection, confirmed at, bundle) of the latest confirmations: what a crashed broker may have lost.
+        self._recent: deque[tuple[int, float, Bundle]] = deque(
+            maxlen=self._max_inflight if replay_after_loss is None else replay_after_loss
+        )
+        self._replay: list[Bundle] = []
+        self._replaying = 0
+        self._connection_seen = 0
         self._inflight: set[BundleId] = set()  # excluded from pending() until marked published or failed
         self._confirmed: list[BundleId] = []  # PUBACK received, published mark not yet committed
         self._publishing: set[asyncio.Task[None]] = set()
@@ -103,6 +131,7 @@ class SurfaceSink:
         self._refused_full = 0
         self._published = 0
         self._publish_retries = 0
+        self._replayed = 0
 
     # ---- what the link layer calls ---------------------------------------------------------------------
 
@@ -142,6 +171,7 @@ class SurfaceSink:
             refused_full=self._refused_full,
             published=self._published,
             publish_retries=self._publish_retries,
+            replayed=self._replayed,
             pending=sum(stats.count_by_priority.values()),
             pending_by_priority=dict(stats.count_by_priority),
             inflight=len(self._inflight),
@@ -191,22 +221,58 @@ class SurfaceSink:
                 await asyncio.sleep(_FAILED_PUBLISH_PAUSE_S)
                 continue
             self._wake_pump.clear()  # before reading the store, so a delivery during the read is not missed
-            free = self._max_inflight - len(self._inflight)
+            connection = self._publisher.connection_number
+            if connection != self._connection_seen:
+                if self._connection_seen:
+                    self._replay.extend(self._at_risk(self._connection_seen))
+                self._connection_seen = connection
+            free = self._max_inflight - len(self._inflight) - self._replaying
+            if self._replay and free > 0:
+                self._replay.sort(key=_publish_order)
+                for bundle in self._replay[:free]:
+                    self._spawn(self._replay_one(bundle), f"dtn-sink-replay-{bundle.id}")
+                del self._replay[:free]
+                continue
             if free > 0:
                 batch = await asyncio.to_thread(self._store.pending, limit=free, exclude=frozenset(self._inflight))
                 for stored in batch:
                     bid = stored.bundle.id
                     self._inflight.add(bid)
-                    task = asyncio.create_task(self._publish_one(stored.bundle), name=f"dtn-sink-publish-{bid}")
-                    self._publishing.add(task)
-                    task.add_done_callback(self._publishing.discard)
+                    self._spawn(self._publish_one(stored.bundle), f"dtn-sink-publish-{bid}")
                 if len(batch) == free:
                     continue  # the window is full now; the loop waits for a slot below on the next turn
             await self._wake_pump.wait()
 
+    def _spawn(self, publishing: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(publishing, name=name)
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    def _at_risk(self, connection: int) -> list[Bundle]:
+        """What ``connection`` confirmed last (within the replay window): a broker that crashed may have lost it."""
+        confirmed = [(at, bundle) for number, at, bundle in self._recent if number == connection]
+        if not confirmed:
+            return []
+        last = max(at for at, _ in confirmed)
+        return [bundle for at, bundle in confirmed if at >= last - self._replay_window_s]
+
+    async def _replay_one(self, bundle: Bundle) -> None:
+        self._replaying += 1
+        try:
+            connection = await self._publisher.publish(bundle_topic(self.topic_prefix, bundle), bundle_message(bundle))
+        except MqttUnavailable:
+            self._replay.append(bundle)  # this connection failed too: still at risk, try on the next
+            self._publish_failed = True
+        else:
+            self._replayed += 1
+            self._recent.append((connection, self._clock.monotonic(), bundle))
+        finally:
+            self._replaying -= 1
+            self._wake_pump.set()
+
     async def _publish_one(self, bundle: Bundle) -> None:
         try:
-            await self._publisher.publish(bundle_topic(self.topic_prefix, bundle), bundle_message(bundle))
+            connection = await self._publisher.publish(bundle_topic(self.topic_prefix, bundle), bundle_message(bundle))
         except MqttUnavailable as exc:
             log.debug("bundle %s not confirmed by the broker, stays pending: %s", bundle.id, exc)
             self._publish_retries += 1
@@ -218,6 +284,7 @@ class SurfaceSink:
             self._inflight.discard(bundle.id)
             raise
         self._confirmed.append(bundle.id)
+        self._recent.append((connection, self._clock.monotonic(), bundle))
         self._wake_marker.set()
 
     async def _mark_published(self) -> None:
@@ -256,3 +323,7 @@ class SurfaceSink:
                 log.warning(
                     "surface sink %s: %d bundle(s) expired before they could be published", self.node_id, dropped
                 )
+
+
+def _publish_order(bundle: Bundle) -> tuple[int, int, int]:
+    return (int(bundle.priority), bundle.id.created_ms, bundle.id.seq)

@@ -120,7 +120,7 @@ async def test_publish_without_a_broker_raises_and_connects_once_the_broker_is_u
             await publisher.publish("minegate/gw-3/alarm", b"{}")
         broker.start()
         await within(publisher.wait_connected(), 10)
-        await publisher.publish("minegate/gw-3/alarm", b"{}")
+        assert await publisher.publish("minegate/gw-3/alarm", b"{}") == publisher.connection_number == 1
         broker.kill()
         with pytest.raises(MqttUnavailable):
             await _publish_until_refused(publisher)
