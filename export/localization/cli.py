@@ -224,7 +224,11 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
             from export.localization import metrics as m  # noqa: PLC0415
 
             centres = np.array([[layout.pillar(p).x, layout.pillar(p).y] for p in ws.labels])
-            ms = m.compute_all(test.y, proba, test.last_pillar, centres, test.target_xy)
+            xy = np.asarray(test.target_xy, dtype=np.float64)
+            working = np.where(
+                np.isfinite(xy).all(axis=1), layout.in_panel(np.nan_to_num(xy[:, 0]), np.nan_to_num(xy[:, 1])), True
+            )
+            ms = m.compute_all(test.y, proba, test.last_pillar, centres, test.target_xy, working=working)
             metrics.update({f"test_{k}": float(v) for k, v in ms.as_dict().items()})
     log.info("metrics on %d held-out miners: %s", len(np.unique(test.miner)), metrics)
     name = args.name or f"{args.model}_w{args.window}_h{args.horizon}"
