@@ -62,7 +62,7 @@ def _run_node(args: argparse.Namespace, *, mqtt: str | None = None, must_be_surf
     from edge.clock import SystemClock  # noqa: PLC0415
     from edge.dtn.config import load_node_config, parse_mqtt_url  # noqa: PLC0415
     from edge.dtn.keys import KeyFileError  # noqa: PLC0415
-    from edge.dtn.node import DtnNode  # noqa: PLC0415
+    from edge.dtn.node import DtnNode, NodeLocked  # noqa: PLC0415
     from edge.dtn.routing import PeerKind  # noqa: PLC0415
     from edge.dtn.store import StoreError  # noqa: PLC0415
     from edge.logs import configure_logging  # noqa: PLC0415
@@ -97,10 +97,15 @@ def _run_node(args: argparse.Namespace, *, mqtt: str | None = None, must_be_surf
     except ValueError as exc:
         _err(f"error: {exc}")
         return EXIT_CONFIG
+    import zmq  # noqa: PLC0415
+
     try:
         asyncio.run(node.run_standalone())
-    except (KeyFileError, StoreError) as exc:
+    except (KeyFileError, StoreError, NodeLocked) as exc:
         _err(f"error: {exc}")
+        return EXIT_FAILURE
+    except zmq.ZMQError as exc:  # e.g. the listen or control endpoint is taken by another process
+        _err(f"error: node {spec.node_id}: {exc} (listen {spec.listen}, control {spec.control_endpoint})")
         return EXIT_FAILURE
     return EXIT_OK
 

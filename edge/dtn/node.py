@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import math
 import os
@@ -51,11 +52,37 @@ from edge.dtn.store import Accept, BundleStore
 log = logging.getLogger(__name__)
 
 KILL_POINTS = ("stored", "custody", "removed")
+LOCK_FILE = "node.lock"
 EXPIRE_EVERY_S = 60.0
 MAX_INJECT = 10_000
 _MARK_RETRY_S = 1.0
 
 OnReceived = Callable[[Bundle], None]
+
+
+class NodeLocked(RuntimeError):
+    """Another process runs a node on this data directory (two writers would reuse sequence numbers)."""
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """Hold an exclusive lock on ``data_dir`` for this process; returns the lock file's descriptor.
+
+    ``flock`` dies with the process (kill -9 included), so a crashed node never leaves a stale lock. Without it a
+    second node started on the same directory would open the same store and, on ipc://, even take over the
+    first one's listen socket.
+    """
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise NodeLocked(
+            f"data directory {data_dir} is in use by another DTN node (pid {holder}); one store belongs to one process"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
 
 
 class KillSwitch:
@@ -151,6 +178,7 @@ class DtnNode:
         self.sink_duplicates = 0
         self.sink_refused = 0
         self.recovered_deliveries = 0
+        self._lock_fd: int | None = None
         self._started = False
         self._stopped = False
 
@@ -162,6 +190,7 @@ class DtnNode:
         self._started = True
         spec = self.spec
         await asyncio.to_thread(Path(spec.data_dir).mkdir, parents=True, exist_ok=True)
+        self._lock_fd = lock_data_dir(Path(spec.data_dir))
         keyring = load_keyring(spec.keys_dir, spec.node_id)
         # Opening runs the store's recovery (bounded by its size): off the loop, the gateway keeps polling.
         self.store = store = await asyncio.to_thread(
@@ -291,6 +320,9 @@ class DtnNode:
             self.deliveries.close()
         if self.store is not None:
             self.store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
         log.info("DTN node %s stopped", self.spec.node_id)
 
     async def run(self, stop: asyncio.Event) -> None:

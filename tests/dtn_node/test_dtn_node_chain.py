@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from edge.clock import SystemClock
 from edge.control import ControlError, request
 from edge.dtn.bundle import SURFACE, Bundle, BundleId, Priority
 from edge.dtn.deliveries import read_deliveries
-from edge.dtn.node import DtnNode
+from edge.dtn.node import DtnNode, NodeLocked
 from edge.dtn.status import render
 from edge.dtn.store import Accept, BundleStore
 
@@ -157,3 +158,15 @@ async def test_a_standalone_node_answers_on_its_control_socket(tmp_path: Path) -
             await task
         with pytest.raises(ControlError, match="no answer"):
             request(endpoint, {"cmd": "dtn_status"}, timeout_s=0.3)
+
+
+async def test_a_second_node_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    with socket_dir() as sockets:
+        spec = _chain_specs(tmp_path, sockets)["g1"]
+        async with running_node(spec):
+            second = DtnNode(spec, clock=SystemClock())
+            with pytest.raises(NodeLocked, match=f"in use by another DTN node \\(pid {os.getpid()}\\)"):
+                await second.start()
+            await second.stop()
+        async with running_node(spec) as again:  # released by stop()
+            assert again.store is not None
