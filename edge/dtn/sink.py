@@ -12,8 +12,8 @@ arrives it is removed from the store with a tombstone (``remove``: one transacti
 meanwhile) -- that tombstone is the durable "published" mark, and it keeps a late duplicate from being
 published twice until the bundle's lifetime is over (after which the store refuses the bundle as ``EXPIRED``).
 Anything not yet confirmed stays in the store: after a lost connection, a broker restart or a sink restart it is
-published again. MQTT consumers therefore see each bundle at least once (exactly once unless a PUBACK or the
-"published" commit was lost to a crash) and deduplicate on the bundle id in the message.
+published again. MQTT consumers therefore see each bundle at least once (more than once when a PUBACK or the
+"published" commit was lost to a crash, or after a reconnection, below) and deduplicate on the bundle id.
 
 A broker crash. A broker that acknowledged a message but died before passing it on (Mosquitto without
 persistence, killed; seen in the tests) loses it, although the sink has its PUBACK. So after a reconnection the
@@ -24,7 +24,8 @@ beyond that window needs persistence; that is the broker's guarantee, not the si
 
 Order. Bundles are published in the store's order -- priority class, then creation time -- with up to
 ``max_inflight`` awaiting PUBACK, so an alarm waits behind at most that many messages already handed to the
-broker, never behind a backlog.
+broker, never behind a backlog (measured: behind 10,000 pending bulk bundles, 0 to 43 bulk publishes started
+after the alarm was durable -- the store read already in progress -- and none after that one).
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ class SurfaceSink:
         self._replaying = 0
         self._connection_seen = 0
         self._inflight: set[BundleId] = set()  # excluded from pending() until marked published or failed
+        # Awaiting PUBACK: the window. A confirmed bundle leaves it at once, before its published mark is
+        # committed (an fsync), so an alarm does not wait for the disk behind a full window.
+        self._unacked: set[BundleId] = set()
         self._confirmed: list[BundleId] = []  # PUBACK received, published mark not yet committed
         self._publishing: set[asyncio.Task[None]] = set()
         self._wake_pump = asyncio.Event()
@@ -226,7 +230,7 @@ class SurfaceSink:
                 if self._connection_seen:
                     self._replay.extend(self._at_risk(self._connection_seen))
                 self._connection_seen = connection
-            free = self._max_inflight - len(self._inflight) - self._replaying
+            free = self._max_inflight - len(self._unacked) - self._replaying
             if self._replay and free > 0:
                 self._replay.sort(key=_publish_order)
                 for bundle in self._replay[:free]:
@@ -238,6 +242,7 @@ class SurfaceSink:
                 for stored in batch:
                     bid = stored.bundle.id
                     self._inflight.add(bid)
+                    self._unacked.add(bid)
                     self._spawn(self._publish_one(stored.bundle), f"dtn-sink-publish-{bid}")
                 if len(batch) == free:
                     continue  # the window is full now; the loop waits for a slot below on the next turn
@@ -278,11 +283,13 @@ class SurfaceSink:
             self._publish_retries += 1
             self._publish_failed = True
             self._inflight.discard(bundle.id)
-            self._wake_pump.set()
             return
         except asyncio.CancelledError:
             self._inflight.discard(bundle.id)
             raise
+        finally:
+            self._unacked.discard(bundle.id)
+            self._wake_pump.set()
         self._confirmed.append(bundle.id)
         self._recent.append((connection, self._clock.monotonic(), bundle))
         self._wake_marker.set()

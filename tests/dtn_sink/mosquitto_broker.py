@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -43,10 +44,26 @@ def require_mosquitto() -> str:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A free port below the kernel's ephemeral range.
+
+    Not one the kernel hands out (bind to port 0): a client retrying a broker that is down can be given that very
+    port as its own source port and connect to itself (TCP simultaneous open) -- it then holds the port, the
+    broker cannot start ("Address already in use"), and the client reads its own CONNECT. Seen in these tests.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10000, max(low, 10001))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port found in 10000..{low}")
 
 
 class MosquittoBroker:
