@@ -51,7 +51,7 @@ from edge.dtn.store import BundleStore, StoredBundle
 
 POLICIES = ("static", "epidemic", "spray", "prophet")
 _PAGE = 64  # rows per pending() call while filtering: most offers are decided within the first page
-CANDIDATE_HINT_MAX = 256  # a longer hint is cheaper to answer by walking the store in order
+CANDIDATE_HINT_MAX = 32  # a longer hint is cheaper to answer by walking the store in order (no decoding)
 
 
 class PeerKind(enum.Enum):

@@ -15,12 +15,18 @@ Events, in time order (ties: arrivals before contacts go down, before anything e
 A link is served when it comes up, when its sender gains a bundle, after each batch, when a receiver that refused
 a bundle for want of room lets go of one (until then it is offered only more urgent classes), and every
 ``poll_s`` from a gateway to a carrier when the gateway hands stuck bundles to carriers (a bundle becomes stuck
-by age, not by an event). So an alarm
-created while a link is busy waits at most one quantum behind what is in flight.
+by age, not by an event). So an alarm created while a link is busy waits at most one quantum (or one bundle that
+takes longer) behind what is in flight.
 
 A bundle in flight on one link is not offered on another link of the same sender until the batch has arrived
-(otherwise custody could pass to two peers at once). Everything is deterministic for a given input: the event
-queue breaks ties by insertion order and no decision iterates over a set.
+(otherwise custody could pass to two peers at once), nor to a receiver it is already on its way to.
+
+Bookkeeping for speed, not for decisions: each node's held ids and summary vector are mirrored in memory, kept
+in step with its store after every operation (a full re-read after an eviction, which the store does not
+report id by id), so a contact does not query the store to learn that there is nothing to send; internally a
+bundle id is a small integer. The routers still decide from the store, with the mirror's list of the bundles
+the peer has not seen as a hint (``Router.select(candidates=...)``). Everything is deterministic for a given
+input: the event queue breaks ties by insertion order and no decision iterates over a set.
 """
 
 from __future__ import annotations
@@ -37,9 +43,10 @@ from edge.dtn.routing import CANDIDATE_HINT_MAX, PeerInfo, PeerKind, Router
 from edge.dtn.store import Accept, BundleStore
 
 ACKED = (Accept.STORED, Accept.DUPLICATE, Accept.EXPIRED)
+DECLINED_MEMORY_S = 900.0
 
 
-@dataclass
+@dataclass(eq=False)
 class SimNode:
     id: str
     kind: PeerKind
@@ -47,14 +54,15 @@ class SimNode:
     router: Router | None  # None: the surface sink, which receives and never forwards
     hops: int | None = None  # advertised hop distance to the surface (gateways; 0 for the sink)
     polls_carriers: bool = False  # a gateway that hands stuck bundles to carriers: re-asked by age
-    # Kept in step with the store so that a contact need not query it: what it holds, and its summary vector
-    # (held plus tombstoned; it may still list expired ids until the next sample, which changes no decision).
-    held: set[BundleId] = field(default_factory=set)
+    # The mirror of the store (see the module docstring), by internal bundle number; ``seen`` is the summary
+    # vector as the routers take it (held plus tombstoned ids).
+    held: set[int] = field(default_factory=set)
+    seen_ix: set[int] = field(default_factory=set)
     seen: set[BundleId] = field(default_factory=set)
     links: dict[str, Link] = field(default_factory=dict)  # out-links by peer id, while in contact
     in_links: dict[str, Link] = field(default_factory=dict)  # links towards this node, by sender id
-    in_flight: set[BundleId] = field(default_factory=set)  # being sent by this node
-    incoming: set[BundleId] = field(default_factory=set)  # being sent to this node
+    in_flight: set[int] = field(default_factory=set)  # being sent by this node
+    incoming: set[int] = field(default_factory=set)  # being sent to this node
     evicted: int = 0
 
     @property
@@ -79,8 +87,8 @@ class Link:
     rate_bps: float  # bytes per second
     end: float
     summary: bool
-    candidates: set[BundleId]
-    declined: set[BundleId] = field(default_factory=set)
+    candidates: set[int]
+    declined: set[int] = field(default_factory=set)
     # The receiver refused a bundle of this class for want of room: it would refuse this class and less
     # urgent ones too, until it lets go of something (smaller bundles might have fitted: not tried).
     refused_from: Priority | None = None
@@ -90,7 +98,7 @@ class Link:
     next_poll: float = -math.inf
 
     def recompute(self) -> None:
-        self.candidates = self.src.held - self.dst.seen if self.summary else set(self.src.held)
+        self.candidates = self.src.held - self.dst.seen_ix if self.summary else set(self.src.held)
 
 
 @dataclass
@@ -176,14 +184,20 @@ class Engine:
         self.tally = Tally()
         self._queue: list[tuple[float, int, int, object]] = []
         self._seq = 0
+        self._now = clock.wall()
         self._observers: list[Callable[[float, BundleId, Accept, SimNode, SimNode], None]] = []
-        # One object per bundle id: set operations then match by identity instead of comparing dataclasses.
-        self._canon: dict[BundleId, BundleId] = {}
-        self._priority = self.tally.priority
+        # Internal bundle numbers: the one BundleId object of each number, its number, class and expiry.
+        self._bids: list[BundleId] = []
+        self._ix: dict[BundleId, int] = {}
+        self._prio: list[Priority] = []
+        self._expiry: list[tuple[float, int]] = []  # heap of (expires, number)
+        # What a sender turned down for a peer, kept for a while after their contact ends: people in one
+        # section go in and out of range of each other all shift, and the answer would be the same.
+        self._declined_memory: dict[tuple[str, str], tuple[float, set[int]]] = {}
 
     @property
     def now(self) -> float:
-        return self.clock.wall()
+        return self._now
 
     # ---- set-up --------------------------------------------------------------------------------------------
     def add_node(self, node: SimNode) -> None:
@@ -214,19 +228,31 @@ class Engine:
         """``callback(t, bundle id, accept, sender, receiver)`` after every completed transfer (for tests)."""
         self._observers.append(callback)
 
+    def check_mirror(self) -> None:
+        """Raise if a node's mirror disagrees with its store (tests: the bookkeeping must not change a thing)."""
+        self._expire()
+        for node in self.nodes.values():
+            held = {self._bids[i] for i in node.held}
+            if held != node.store.ids():
+                raise AssertionError(f"{node.id}: mirror holds {len(held)}, the store {len(node.store.ids())}")
+            if node.seen != node.store.seen_ids() or {self._bids[i] for i in node.seen_ix} != node.seen:
+                raise AssertionError(f"{node.id}: mirrored summary vector differs from the store's")
+
     # ---- the loop --------------------------------------------------------------------------------------------
     def run(self, until: float) -> Tally:
         if self.sample_s > 0:
-            self._push(self.now, _Ev.SAMPLE, None)
-        while self._queue and self._queue[0][0] <= until:
-            t, kind, _, payload = heapq.heappop(self._queue)
-            if t > self.now:
-                self.clock.advance(t - self.now)
+            self._push(self._now, _Ev.SAMPLE, None)
+        queue = self._queue
+        while queue and queue[0][0] <= until:
+            t, kind, _, payload = heapq.heappop(queue)
+            if t > self._now:
+                self.clock.advance(t - self._now)
+                self._now = self.clock.wall()
             self.tally.events += 1
-            if kind == _Ev.ARRIVAL:
-                self._arrival(payload)  # type: ignore[arg-type]
-            elif kind == _Ev.SERVICE:
+            if kind == _Ev.SERVICE:
                 self._service(payload)  # type: ignore[arg-type]
+            elif kind == _Ev.ARRIVAL:
+                self._arrival(payload)  # type: ignore[arg-type]
             elif kind == _Ev.UP:
                 self._up(*payload)  # type: ignore[misc]
             elif kind == _Ev.DOWN:
@@ -237,43 +263,48 @@ class Engine:
                 self._hops(payload)  # type: ignore[arg-type]
             else:
                 self._sample()
-        if until > self.now:
-            self.clock.advance(until - self.now)
+        if until > self._now:
+            self.clock.advance(until - self._now)
+            self._now = self.clock.wall()
         return self.tally
 
     def _push(self, t: float, kind: _Ev, payload: object) -> None:
         self._seq += 1
         heapq.heappush(self._queue, (t, int(kind), self._seq, payload))
 
-    # ---- bookkeeping of what nodes hold and have seen ------------------------------------------------------
-    def _gain(self, node: SimNode, bid: BundleId) -> None:
-        """``node`` now holds ``bid`` (created or stored from a peer)."""
-        node.held.add(bid)
-        node.seen.add(bid)
+    # ---- the mirror ------------------------------------------------------------------------------------------
+    def _gain(self, node: SimNode, i: int) -> None:
+        """``node`` now holds bundle ``i`` (created or stored from a peer)."""
+        node.held.add(i)
+        node.seen_ix.add(i)
+        node.seen.add(self._bids[i])
+        now = self._now
         for link in node.links.values():
-            if not link.summary or bid not in link.dst.seen:
-                link.candidates.add(bid)
-                self._schedule(link, self.now)
+            if not link.summary or i not in link.dst.seen_ix:
+                link.candidates.add(i)
+                if now < link.next_service:
+                    self._schedule(link, now)
         for link in node.in_links.values():
             if link.summary:
-                link.candidates.discard(bid)
+                link.candidates.discard(i)
 
-    def _lose(self, node: SimNode, bid: BundleId) -> None:
-        node.held.discard(bid)
+    def _lose(self, node: SimNode, i: int) -> None:
+        node.held.discard(i)
         for link in node.links.values():
-            link.candidates.discard(bid)
+            link.candidates.discard(i)
         self._room_freed(node)
 
     def _room_freed(self, node: SimNode) -> None:
         for link in node.in_links.values():
             if link.refused_from is not None:
                 link.refused_from = None
-                self._schedule(link, self.now)
+                self._schedule(link, self._now)
 
     def _resync(self, node: SimNode) -> None:
-        canon = self._canon
-        node.held = {canon.get(b, b) for b in node.store.ids()}
-        node.seen = {canon.get(b, b) for b in node.store.seen_ids()}
+        ix, bids = self._ix, self._bids
+        node.held = {ix[b] for b in node.store.ids()}
+        node.seen_ix = {ix[b] for b in node.store.seen_ids()}
+        node.seen = {bids[i] for i in node.seen_ix}
         node.evicted = sum(node.store.stats().evicted_by_priority.values())
         for link in node.links.values():
             link.recompute()
@@ -303,17 +334,22 @@ class Engine:
                 self._resync(src)
             link = Link(src, dst, rate_bps, end, summary, set())
             link.recompute()
+            remembered = self._declined_memory.pop((src.id, dst.id), None)
+            if remembered is not None:
+                link.declined = remembered[1] & link.candidates
             src.links[dst.id] = link
             dst.in_links[src.id] = link
-            self._schedule(link, self.now)
+            self._schedule(link, self._now)
 
     def _down(self, a: str, b: str) -> None:
         for src, dst in ((a, b), (b, a)):
             link = self.nodes[src].links.get(dst)
-            if link is not None and link.end <= self.now:
+            if link is not None and link.end <= self._now:
                 link.up = False
                 del self.nodes[src].links[dst]
                 del self.nodes[dst].in_links[src]
+                if link.declined and not link.src.polls_carriers:
+                    self._declined_memory[(src, dst)] = (self._now, link.declined)
 
     def _create(self, creation: Creation) -> None:
         node = self.nodes[creation.node]
@@ -325,14 +361,18 @@ class Engine:
             body=creation.body,
             lifetime_s=creation.lifetime_s,
         )
-        self._canon[bundle.id] = bundle.id
-        self._priority[bundle.id] = bundle.priority
+        i = len(self._bids)
+        self._bids.append(bundle.id)
+        self._ix[bundle.id] = i
+        self._prio.append(bundle.priority)
+        heapq.heappush(self._expiry, (bundle.expires_ms / 1000.0, i))
         self.tally.by_class[bundle.priority].created += 1
-        self.tally.created[bundle.id] = self.now
+        self.tally.created[bundle.id] = self._now
+        self.tally.priority[bundle.id] = bundle.priority
         accept = node.store.put(bundle, copies=node.router.initial_copies)
         if accept is Accept.STORED:
             self._after_put(node)
-            self._gain(node, bundle.id)
+            self._gain(node, i)
         else:
             self.tally.refused_at_source += 1
 
@@ -343,7 +383,9 @@ class Engine:
         for node in changed:  # who talks to a changed node must decide again
             for link in node.in_links.values():
                 link.declined.clear()
-                self._schedule(link, self.now)
+                self._schedule(link, self._now)
+        names = {node.id for node in changed}
+        self._declined_memory = {k: v for k, v in self._declined_memory.items() if k[1] not in names}
 
     def _schedule(self, link: Link, t: float) -> None:
         if link.busy or not link.up or t >= link.next_service:
@@ -352,7 +394,8 @@ class Engine:
         self._push(t, _Ev.SERVICE, link)
 
     def _service(self, link: Link) -> None:
-        if self.now != link.next_service:
+        now = self._now
+        if now != link.next_service:
             return  # superseded by an earlier service
         link.next_service = math.inf
         if not link.up or link.busy:
@@ -360,30 +403,50 @@ class Engine:
         src, dst = link.src, link.dst
         assert src.router is not None  # noqa: S101
         poll = src.polls_carriers and dst.kind is PeerKind.MOBILE
-        if poll and self.now >= link.next_poll:
+        if poll and now >= link.next_poll:
             link.declined.clear()  # bundles may have grown old enough to go to carriers
-            link.next_poll = self.now + self.poll_s
+            link.next_poll = now + self.poll_s
         hint = link.candidates - link.declined if link.declined else set(link.candidates)
         hint -= src.in_flight
         hint -= dst.incoming
-        if link.refused_from is not None:
-            priority, refused_from = self._priority, link.refused_from
-            hint = {b for b in hint if priority[b] < refused_from}
+        if link.refused_from is not None and hint:
+            prio, refused_from = self._prio, link.refused_from
+            hint = {i for i in hint if prio[i] < refused_from}
         batch: list[tuple[Bundle, int]] = []
-        t = now = self.now
+        numbers: list[int] = []
+        t = now
         if hint:
+            bids, ix = self._bids, self._ix
             peer_seen = dst.seen if link.summary else None
-            canon = self._canon
-            if len(hint) > CANDIDATE_HINT_MAX and (src.in_flight or dst.incoming):
-                # the router walks the store: it must skip what is on its way elsewhere too
-                peer_seen = (peer_seen if peer_seen is not None else set()) | src.in_flight | dst.incoming
-            offered = src.router.select(src.store, dst.peer_info, peer_seen, limit=self.select_limit, candidates=hint)
-            if len(offered) < self.select_limit:
-                link.declined |= hint.difference(canon[b.id] for b, _ in offered)
-            for bundle, copies in offered:
-                # bundle.forwarded_by(src.id), carrying the one id object of this bundle (see _canon)
+            if len(hint) > CANDIDATE_HINT_MAX:
+                # The router walks the store in order: besides what the peer has seen, it must skip what is on
+                # its way elsewhere, and need not decode what it turned down before or the peer cannot take.
+                skip = link.declined | src.in_flight | dst.incoming
+                if link.refused_from is not None:
+                    skip |= {i for i in link.candidates if self._prio[i] >= link.refused_from}
+                if skip:
+                    peer_seen = (peer_seen if peer_seen is not None else set()) | {bids[i] for i in skip}
+            # About one quantum's worth: a radio link asks for a few bundles at a time, the cable for more.
+            limit = max(4, min(self.select_limit, int(link.rate_bps * self.quantum_s / 2000)))
+            offered = src.router.select(
+                src.store, dst.peer_info, peer_seen, limit=limit, candidates=[bids[i] for i in hint]
+            )
+            chosen = [ix[b.id] for b, _ in offered]
+            if len(offered) < limit:
+                link.declined |= hint.difference(chosen)
+            elif offered:
+                # The router went through the store in (priority, created_ms, seq) order: what it passed over
+                # before its last offer, it turned down (ties with the last one are left alone).
+                last = offered[-1][0]
+                last_key = (last.priority, last.id.created_ms, last.id.seq)
+                prio = self._prio
+                link.declined |= {
+                    i for i in hint.difference(chosen) if (prio[i], bids[i].created_ms, bids[i].seq) < last_key
+                }
+            for (bundle, copies), i in zip(offered, chosen, strict=True):
+                # bundle.forwarded_by(src.id), carrying the one id object of this bundle
                 sent = Bundle(
-                    canon[bundle.id],
+                    bids[i],
                     bundle.destination,
                     bundle.priority,
                     bundle.lifetime_ms,
@@ -402,24 +465,23 @@ class Engine:
                 tally.started += 1
                 t += duration
                 batch.append((sent, copies))
+                numbers.append(i)
         if not batch:
             if poll and link.candidates:
                 self._schedule(link, link.next_poll)
             return
         link.busy = True
-        ids = [b.id for b, _ in batch]
-        src.in_flight.update(ids)
-        dst.incoming.update(ids)
-        self._push(t, _Ev.ARRIVAL, (link, batch))
+        src.in_flight.update(numbers)
+        dst.incoming.update(numbers)
+        self._push(t, _Ev.ARRIVAL, (link, batch, numbers))
 
-    def _arrival(self, payload: tuple[Link, list[tuple[Bundle, int]]]) -> None:
-        link, batch = payload
+    def _arrival(self, payload: tuple[Link, list[tuple[Bundle, int]], list[int]]) -> None:
+        link, batch, numbers = payload
         link.busy = False
         src, dst = link.src, link.dst
         assert src.router is not None  # noqa: S101
-        ids = [b.id for b, _ in batch]
-        src.in_flight.difference_update(ids)
-        dst.incoming.difference_update(ids)
+        src.in_flight.difference_update(numbers)
+        dst.incoming.difference_update(numbers)
         if not link.up:
             for bundle, _ in batch:
                 self.tally.by_class[bundle.priority].aborted += 1
@@ -430,56 +492,70 @@ class Engine:
         refused = False
         peer = dst.peer_info
         held_before = src.count()
-        for (bundle, copies), accept in zip(batch, accepts, strict=True):
+        for (bundle, copies), i, accept in zip(batch, numbers, accepts, strict=True):
             tally = self.tally.by_class[bundle.priority]
             if accept in ACKED:
                 src.router.on_delivered(src.store, peer, bundle.id, copies)
                 held_now = src.count()
                 if held_now < held_before:
-                    self._lose(src, bundle.id)
+                    self._lose(src, i)
                 held_before = held_now
             if accept is Accept.STORED:
                 tally.relayed += 1
-                self._gain(dst, bundle.id)
+                self._gain(dst, i)
                 if dst.router is None:
                     self._delivered(bundle)
             elif accept is Accept.DUPLICATE:
                 tally.duplicate += 1
-                link.candidates.discard(bundle.id)
+                link.candidates.discard(i)
             elif accept is Accept.REFUSED_FULL:
                 tally.refused += 1
                 refused = True
                 if link.refused_from is None or bundle.priority < link.refused_from:
                     link.refused_from = bundle.priority
             else:
-                link.candidates.discard(bundle.id)  # expired on the way
+                link.candidates.discard(i)  # expired on the way
             for observer in self._observers:
-                observer(self.now, bundle.id, accept, src, dst)
+                observer(self._now, bundle.id, accept, src, dst)
         if refused:
             self._wake(src)  # what was in flight here may go elsewhere
-        self._schedule(link, self.now)
+        self._schedule(link, self._now)
 
     def _wake(self, node: SimNode) -> None:
         for link in node.links.values():
             if link.candidates:
-                self._schedule(link, self.now)
+                self._schedule(link, self._now)
 
     def _delivered(self, bundle: Bundle) -> None:
         if bundle.id in self.tally.delivered:
             self.tally.sink_redelivered += 1
             return
-        self.tally.delivered[bundle.id] = self.now
+        self.tally.delivered[bundle.id] = self._now
         tally = self.tally.by_class[bundle.priority]
         tally.delivered += 1
-        tally.latencies_s.append(self.now - self.tally.created[bundle.id])
+        tally.latencies_s.append(self._now - self.tally.created[bundle.id])
         tally.hop_counts.append(bundle.hop_count)
 
-    def _sample(self) -> None:
+    def _expire(self) -> None:
+        """Bundles and tombstones past their lifetime leave every store (``expire``) and every mirror."""
+        expired: list[int] = []
+        while self._expiry and self._expiry[0][0] <= self._now:
+            expired.append(heapq.heappop(self._expiry)[1])
+        bids = self._bids
         for node in self.nodes.values():
+            for i in expired:
+                node.held.discard(i)
+                node.seen_ix.discard(i)
+                node.seen.discard(bids[i])
             if node.store.expire():
-                self._resync(node)
-            if node.router is None:
-                continue
-            stats = node.store.stats()
-            self.tally.buffers[node.kind].add(stats.bytes_used, stats.bytes_by_priority)
-        self._push(self.now + self.sample_s, _Ev.SAMPLE, None)
+                self._room_freed(node)
+
+    def _sample(self) -> None:
+        self._expire()
+        forget = self._now - DECLINED_MEMORY_S
+        self._declined_memory = {k: v for k, v in self._declined_memory.items() if v[0] >= forget}
+        for node in self.nodes.values():
+            if node.router is not None:
+                stats = node.store.stats()
+                self.tally.buffers[node.kind].add(stats.bytes_used, stats.bytes_by_priority)
+        self._push(self._now + self.sample_s, _Ev.SAMPLE, None)

@@ -129,6 +129,7 @@ class RunResult:
     nodes: dict[str, SimNode]
     wall_s: float
     contacts: int
+    engine: Engine
 
     def close(self) -> None:
         for node in self.nodes.values():
@@ -237,7 +238,7 @@ def run(config: SimConfig, world: World | None = None, *, keep_open: bool = Fals
         tally = engine.run(horizon)
     finally:
         store_log.setLevel(level)
-    result = RunResult(config, tally, world, engine.nodes, time.perf_counter() - started, count)
+    result = RunResult(config, tally, world, engine.nodes, time.perf_counter() - started, count, engine)
     if not keep_open:
         result.close()
     return result
