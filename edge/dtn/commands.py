@@ -216,6 +216,9 @@ def add_dtn_parser(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(func=cmd_status)
 
-    p = commands.add_parser("sim", help="discrete-event DTN simulation (its own options follow)")
+    # No options of its own (no prefix characters): every argument, --help included, goes to the simulation.
+    p = commands.add_parser(
+        "sim", help="discrete-event DTN simulation (its own options follow)", add_help=False, prefix_chars="\x00"
+    )
     p.add_argument("sim_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_sim)

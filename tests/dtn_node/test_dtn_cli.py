@@ -154,3 +154,9 @@ async def test_keygen_node_sink_and_status_commands_end_to_end(tmp_path: Path) -
     down = _minegate("dtn", "status", "g1.yaml", "--timeout", "0.5", cwd=tmp_path)
     assert down.returncode == 1
     assert "no answer" in down.stderr
+
+
+def test_sim_passes_every_argument_to_the_simulation(tmp_path: Path) -> None:
+    shown = _minegate("dtn", "sim", "--help", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "--policies" in shown.stdout  # the simulation's own help, not the wrapper's
