@@ -4,7 +4,8 @@ Pure decision logic over a ``BundleStore``: no sockets, no threads, no timers. T
 calls ``select`` when a contact has room, sends what it returns in that order, and calls ``on_delivered`` once
 the peer has acknowledged a bundle durably. That is the only place a bundle leaves a node or loses copies
 (custody rule); the one other deletion is ``on_summary`` with the bundle's destination, whose summary vector is
-its durable statement that it holds the bundle.
+its durable statement that it holds the bundle. A node creating a bundle stores it with
+``router.initial_copies`` tokens.
 
 Peers (``PeerInfo``): a FIXED gateway advertises ``hops_to_surface``, its *current* hop distance to the surface
 along the gateway chain, or ``None`` when it knows no way to the surface (its uplink is cut). The SURFACE sink is
@@ -51,7 +52,6 @@ from edge.dtn.store import BundleStore, StoredBundle
 
 POLICIES = ("static", "epidemic", "spray", "prophet")
 _PAGE = 64  # rows per pending() call while filtering: most offers are decided within the first page
-CANDIDATE_HINT_MAX = 32  # a longer hint is cheaper to answer by walking the store in order (no decoding)
 
 
 class PeerKind(enum.Enum):
@@ -96,9 +96,12 @@ class Router(Protocol):
     ) -> list[tuple[Bundle, int]]:
         """Bundles to offer ``peer`` now, in priority order, each with the copies to hand over. Read-only.
 
-        ``candidates`` is an optional hint from a caller that tracks which held bundles the peer has not seen:
-        it must contain every one of them (other ids are ignored). The answer is the same as without it; a short
-        list saves walking the whole store when the peer already has nearly everything.
+        ``peer_seen`` is the peer's summary vector (ids it holds or held), None if none was exchanged; nothing in
+        it is offered, so a caller may add ids it does not want offered now (e.g. in flight on another link).
+        ``candidates``, when given, restricts the choice to these ids (those not held are ignored), read one by
+        one instead of walking the store in order. A caller that mirrors what the peer has not seen passes those
+        ids, or the most urgent of them (then the answer is the first part of the answer without the hint): a
+        few reads instead of a walk of the whole store when the peer already has nearly everything.
         """
         ...
 
@@ -195,7 +198,7 @@ class _RouterBase:
         if limit <= 0:
             return []
         given = self._given.get(peer.node_id, set())
-        if candidates is not None and len(candidates) <= CANDIDATE_HINT_MAX:
+        if candidates is not None:
             picked = self._pick(self._candidates(store, peer_seen, given, candidates), peer, given, limit, copies_for)
             self._note_offered(picked)
             return picked

@@ -39,7 +39,7 @@ from enum import IntEnum
 
 from edge.clock import FakeClock
 from edge.dtn.bundle import Bundle, BundleId, Priority, encode
-from edge.dtn.routing import CANDIDATE_HINT_MAX, PeerInfo, PeerKind, Router
+from edge.dtn.routing import PeerInfo, PeerKind, Router
 from edge.dtn.store import Accept, BundleStore
 
 ACKED = (Accept.STORED, Accept.DUPLICATE, Accept.EXPIRED)
@@ -190,6 +190,7 @@ class Engine:
         self._bids: list[BundleId] = []
         self._ix: dict[BundleId, int] = {}
         self._prio: list[Priority] = []
+        self._key: list[tuple[int, int, int]] = []  # (priority, created_ms, seq): the store's pending() order
         self._expiry: list[tuple[float, int]] = []  # heap of (expires, number)
         # What a sender turned down for a peer, kept for a while after their contact ends: people in one
         # section go in and out of range of each other all shift, and the answer would be the same.
@@ -365,6 +366,7 @@ class Engine:
         self._bids.append(bundle.id)
         self._ix[bundle.id] = i
         self._prio.append(bundle.priority)
+        self._key.append((int(bundle.priority), bundle.id.created_ms, bundle.id.seq))
         heapq.heappush(self._expiry, (bundle.expires_ms / 1000.0, i))
         self.tally.by_class[bundle.priority].created += 1
         self.tally.created[bundle.id] = self._now
@@ -415,34 +417,23 @@ class Engine:
         batch: list[tuple[Bundle, int]] = []
         numbers: list[int] = []
         t = now
-        if hint:
-            bids, ix = self._bids, self._ix
-            peer_seen = dst.seen if link.summary else None
-            if len(hint) > CANDIDATE_HINT_MAX:
-                # The router walks the store in order: besides what the peer has seen, it must skip what is on
-                # its way elsewhere, and need not decode what it turned down before or the peer cannot take.
-                skip = link.declined | src.in_flight | dst.incoming
-                if link.refused_from is not None:
-                    skip |= {i for i in link.candidates if self._prio[i] >= link.refused_from}
-                if skip:
-                    peer_seen = (peer_seen if peer_seen is not None else set()) | {bids[i] for i in skip}
-            # About one quantum's worth: a radio link asks for a few bundles at a time, the cable for more.
-            limit = max(4, min(self.select_limit, int(link.rate_bps * self.quantum_s / 2000)))
+        bids, ix, keys = self._bids, self._ix, self._key
+        peer_seen = dst.seen if link.summary else None
+        # About one quantum's worth: a radio link asks for a few bundles at a time, the cable for more.
+        limit = max(4, min(self.select_limit, int(link.rate_bps * self.quantum_s / 2000)))
+        while hint and not batch:
+            # The most urgent candidates, in the store's order; the router reads just these.
+            ask = heapq.nsmallest(2 * limit, hint, key=keys.__getitem__)
             offered = src.router.select(
-                src.store, dst.peer_info, peer_seen, limit=limit, candidates=[bids[i] for i in hint]
+                src.store, dst.peer_info, peer_seen, limit=limit, candidates=[bids[i] for i in ask]
             )
             chosen = [ix[b.id] for b, _ in offered]
-            if len(offered) < limit:
-                link.declined |= hint.difference(chosen)
-            elif offered:
-                # The router went through the store in (priority, created_ms, seq) order: what it passed over
-                # before its last offer, it turned down (ties with the last one are left alone).
-                last = offered[-1][0]
-                last_key = (last.priority, last.id.created_ms, last.id.seq)
-                prio = self._prio
-                link.declined |= {
-                    i for i in hint.difference(chosen) if (prio[i], bids[i].created_ms, bids[i].seq) < last_key
-                }
+            passed = set(ask).difference(chosen)
+            if len(offered) == limit:  # it stopped at its last offer: only what came before was turned down
+                last_key = keys[chosen[-1]]
+                passed = {i for i in passed if keys[i] < last_key}
+            link.declined |= passed
+            hint.difference_update(ask)
             for (bundle, copies), i in zip(offered, chosen, strict=True):
                 # bundle.forwarded_by(src.id), carrying the one id object of this bundle
                 sent = Bundle(
@@ -461,6 +452,7 @@ class Engine:
                 tally = self.tally.by_class[bundle.priority]
                 if t + duration > link.end:
                     tally.aborted += 1
+                    hint.clear()
                     break
                 tally.started += 1
                 t += duration
