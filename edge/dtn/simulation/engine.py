@@ -92,6 +92,7 @@ class Link:
     # The receiver refused a bundle of this class for want of room: it would refuse this class and less
     # urgent ones too, until it lets go of something (smaller bundles might have fitted: not tried).
     refused_from: Priority | None = None
+    refused_size: int = 0
     up: bool = True
     busy: bool = False
     next_service: float = math.inf
@@ -191,6 +192,7 @@ class Engine:
         self._ix: dict[BundleId, int] = {}
         self._prio: list[Priority] = []
         self._key: list[tuple[int, int, int]] = []  # (priority, created_ms, seq): the store's pending() order
+        self._size: list[int] = []  # bytes on the wire (give or take the hop fields)
         self._expiry: list[tuple[float, int]] = []  # heap of (expires, number)
         # What a sender turned down for a peer, kept for a while after their contact ends: people in one
         # section go in and out of range of each other all shift, and the answer would be the same.
@@ -296,8 +298,17 @@ class Engine:
         self._room_freed(node)
 
     def _room_freed(self, node: SimNode) -> None:
-        for link in node.in_links.values():
-            if link.refused_from is not None:
+        """Senders that ``node`` turned away for want of room try again once the refused bundle would fit:
+        free bytes plus bytes of less urgent classes (the store's admission rule)."""
+        waiting = [link for link in node.in_links.values() if link.refused_from is not None]
+        if not waiting:
+            return
+        stats = node.store.stats()
+        free = stats.capacity_bytes - stats.bytes_used
+        for link in waiting:
+            assert link.refused_from is not None  # noqa: S101
+            evictable = sum(v for p, v in stats.bytes_by_priority.items() if p > link.refused_from)
+            if free + evictable >= link.refused_size:
                 link.refused_from = None
                 self._schedule(link, self._now)
 
@@ -367,6 +378,7 @@ class Engine:
         self._ix[bundle.id] = i
         self._prio.append(bundle.priority)
         self._key.append((int(bundle.priority), bundle.id.created_ms, bundle.id.seq))
+        self._size.append(bundle.size)
         heapq.heappush(self._expiry, (bundle.expires_ms / 1000.0, i))
         self.tally.by_class[bundle.priority].created += 1
         self.tally.created[bundle.id] = self._now
@@ -421,9 +433,18 @@ class Engine:
         peer_seen = dst.seen if link.summary else None
         # About one quantum's worth: a radio link asks for a few bundles at a time, the cable for more.
         limit = max(4, min(self.select_limit, int(link.rate_bps * self.quantum_s / 2000)))
+        budget = link.rate_bps * self.quantum_s
+        sizes = self._size
         while hint and not batch:
-            # The most urgent candidates, in the store's order; the router reads just these.
-            ask = heapq.nsmallest(2 * limit, hint, key=keys.__getitem__)
+            # The most urgent candidates in the store's order, as many as one quantum can carry: the router
+            # reads just these.
+            ask = heapq.nsmallest(limit, hint, key=keys.__getitem__)
+            total = 0
+            for n, i in enumerate(ask):
+                total += sizes[i]
+                if total > budget:
+                    del ask[max(1, n) :]
+                    break
             offered = src.router.select(
                 src.store, dst.peer_info, peer_seen, limit=limit, candidates=[bids[i] for i in ask]
             )
@@ -505,6 +526,9 @@ class Engine:
                 refused = True
                 if link.refused_from is None or bundle.priority < link.refused_from:
                     link.refused_from = bundle.priority
+                    link.refused_size = self._size[i]
+                elif bundle.priority == link.refused_from:
+                    link.refused_size = min(link.refused_size, self._size[i])
             else:
                 link.candidates.discard(i)  # expired on the way
             for observer in self._observers:
