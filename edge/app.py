@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.25
 RESTART_BACKOFF_S = (1.0, 30.0)
+# Tasks whose failure degrades the gateway without touching its local safety functions (see safety_functions_ok).
+ADVISORY_TASKS = frozenset({"localization", "dtn"})
 
 
 class Gateway:
@@ -111,6 +113,7 @@ class Gateway:
             bus, unit_id = bus_for_device[spec.ack_input.device_id]
             self.ack_button = AckButton(spec.ack_input, bus=bus, unit_id=unit_id, on_press=self._ack_pressed)
         self.control = ControlServer(self._zmq, spec.control_endpoint, self)
+        self.task_faults: dict[str, str] = {}
         self.localization: LocalizationTask | None = None
         self.movement_source: MovementSubscriber | None = None
         if spec.localization is not None:
@@ -118,7 +121,6 @@ class Gateway:
         # The gateway's DTN node and its bundle producers; built afresh by each (re)start of the "dtn" task.
         self.dtn: DtnNode | None = None
         self.dtn_ingest: GatewayIngest | None = None
-        self.task_faults: dict[str, str] = {}
         for record in loaded.overrides:
             (log.warning if record.loosens else log.info)("site override %s", record.describe())
         self.relays.set_desired(self.alarms.desired_outputs())
@@ -351,6 +353,7 @@ class Gateway:
             "site": self.spec.site,
             "uptime_s": self.clock.monotonic() - self.started_mono,
             "healthy": not self.task_faults,
+            "safety_functions_ok": self.safety_functions_ok(),
             "task_faults": dict(self.task_faults),
             "readings_seen": self.readings_seen,
             "points": {pid: reading_to_dict(r) for pid, r in sorted(self.latest.items())},
@@ -367,8 +370,15 @@ class Gateway:
         }
 
     # ---- lifecycle ---------------------------------------------------------------------------------
+    def safety_functions_ok(self) -> bool:
+        """Whether every task the local safety functions depend on is running. The heartbeat relay follows this,
+        not overall health: a refused location model or a crashed DTN node loses earlier warnings and reach to the
+        surface, which status reports, but sensing, statutory alarms and trips still work, and dropping the
+        heartbeat would make a watchdog PLC treat a working gateway as dead."""
+        return not any(name not in ADVISORY_TASKS for name in self.task_faults)
+
     async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
-        """Restart a crashed component with back-off; the heartbeat relay drops while it is down."""
+        """Restart a crashed component with back-off; the heartbeat relay drops while a safety task is down."""
         delay = RESTART_BACKOFF_S[0]
         while True:
             try:
@@ -376,12 +386,12 @@ class Gateway:
                 return
             except Exception as exc:
                 self.task_faults[name] = f"{type(exc).__name__}: {exc}"
-                self.relays.healthy = False
+                self.relays.healthy = self.safety_functions_ok()
                 log.exception("task %s crashed; restarting in %.0f s", name, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_BACKOFF_S[1])
             self.task_faults.pop(name, None)
-            self.relays.healthy = not self.task_faults
+            self.relays.healthy = self.safety_functions_ok()
 
     async def _tick(self) -> None:
         watchdog_every = self.notifier.watchdog_interval_s
@@ -392,7 +402,7 @@ class Gateway:
             now_mono, now_wall = self.clock.monotonic(), self.clock.wall()
             for reading in self.health.stale(now_mono, now_wall):
                 self.on_reading(reading)
-            self.relays.healthy = not self.task_faults
+            self.relays.healthy = self.safety_functions_ok()
             if watchdog_every is not None and now_mono - last_watchdog >= watchdog_every:
                 self.notifier.watchdog()
                 last_watchdog = now_mono

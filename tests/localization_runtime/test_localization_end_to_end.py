@@ -208,3 +208,39 @@ localization:
         crew_task.cancel()
         stop.set()
         await gateway_task
+
+
+def test_a_refused_location_model_degrades_status_but_keeps_the_heartbeat_relay(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """Losing the muster list must not make a watchdog PLC treat a working gateway as dead."""
+    from edge.app import Gateway
+    from edge.clock import SystemClock
+    from edge.config.resolve import load_config
+
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    onnx = sorted(broken.glob("*.onnx"))[0]
+    onnx.write_bytes(onnx.read_bytes() + b"tampered")
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        f"""gateway:
+  id: gw-loc
+  jurisdiction: us_msha_coal
+  data_dir: data
+  publish: null
+localization:
+  model_dir: {broken}
+  source: tcp://127.0.0.1:1
+""",
+        encoding="utf-8",
+    )
+    gateway = Gateway(load_config(config), clock=SystemClock())
+    assert gateway.localization is None
+    assert "localization" in gateway.task_faults
+    status = gateway.status()
+    assert status["healthy"] is False
+    assert status["safety_functions_ok"] is True
+    assert gateway.safety_functions_ok()
+    gateway.task_faults["bus:rtu1"] = "SerialException: port gone"
+    assert not gateway.safety_functions_ok()
