@@ -43,7 +43,7 @@ from edge.dtn.routing import PeerInfo, PeerKind, Router
 from edge.dtn.store import Accept, BundleStore
 
 ACKED = (Accept.STORED, Accept.DUPLICATE, Accept.EXPIRED)
-DECLINED_MEMORY_S = 900.0
+DECLINED_MEMORY_S = 4 * 3600.0
 
 
 @dataclass(eq=False)
@@ -285,7 +285,8 @@ class Engine:
         for link in node.links.values():
             if not link.summary or i not in link.dst.seen_ix:
                 link.candidates.add(i)
-                if now < link.next_service:
+                # (already on its way there from another sender: if that fails, the arrival wakes this link)
+                if now < link.next_service and i not in link.dst.incoming:
                     self._schedule(link, now)
         for link in node.in_links.values():
             if link.summary:
@@ -499,6 +500,7 @@ class Engine:
             for bundle, _ in batch:
                 self.tally.by_class[bundle.priority].aborted += 1
             self._wake(src)
+            self._wake_senders(dst)
             return
         accepts = dst.store.put_many(batch)
         self._after_put(dst)
@@ -535,10 +537,16 @@ class Engine:
                 observer(self._now, bundle.id, accept, src, dst)
         if refused:
             self._wake(src)  # what was in flight here may go elsewhere
-        self._schedule(link, self._now)
+        if link.candidates:
+            self._schedule(link, self._now)
 
     def _wake(self, node: SimNode) -> None:
         for link in node.links.values():
+            if link.candidates:
+                self._schedule(link, self._now)
+
+    def _wake_senders(self, node: SimNode) -> None:
+        for link in node.in_links.values():
             if link.candidates:
                 self._schedule(link, self._now)
 

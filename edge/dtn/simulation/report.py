@@ -53,7 +53,8 @@ class BufferMetrics:
 class RunMetrics:
     policy: str
     scenario: str
-    mobile_nodes: int  # moving nodes that came to work (absent people have none)
+    mobile_nodes: int  # the population of the mobility model
+    at_work: int  # moving nodes that came to work that day (absent people carry no node)
     gateways: int
     seed: int
     by_class: list[ClassMetrics]
@@ -144,7 +145,8 @@ def metrics(result: RunResult) -> RunMetrics:
     return RunMetrics(
         policy=result.config.policy,
         scenario=result.config.scenario,
-        mobile_nodes=len(world.trajectories),
+        mobile_nodes=result.config.mobile_nodes,
+        at_work=len(world.trajectories),
         gateways=len(world.network.gateways),
         seed=result.config.seed,
         by_class=by_class,
@@ -186,7 +188,7 @@ def _kib(value: float) -> str:
 def markdown(runs: Sequence[RunMetrics]) -> str:
     """One row per run and class: nodes, scenario, policy, delivery, latency, overhead, buffers."""
     header = [
-        "mobile nodes",
+        "mobile nodes (at work)",
         "scenario",
         "policy",
         "class",
@@ -206,7 +208,7 @@ def markdown(runs: Sequence[RunMetrics]) -> str:
                 "| "
                 + " | ".join(
                     [
-                        str(run.mobile_nodes),
+                        f"{run.mobile_nodes} ({run.at_work})",
                         run.scenario,
                         run.policy,
                         c.priority,
