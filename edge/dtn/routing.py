@@ -21,8 +21,10 @@ Policies (everything in priority order, ALARM first, as ``BundleStore.pending`` 
   hand them *copies* of what has been stuck longer than ``carrier_handoff_after_s``: the gateway keeps custody
   (a cap lamp may walk further inby, or be lost), a bundle that did get out through a carrier comes back through
   the mended chain once more and the surface drops it as a duplicate. The age test, rather than "is my uplink
-  up", needs no extra signal from the link layer and also covers an uplink that is up but too slow. It is off
-  by default: on an intact chain nothing waits that long and carriers would only be loaded with dead weight.
+  up", needs no extra signal from the link layer and also covers an uplink that is up but too slow. Alarms go
+  to carriers at once: a few hundred bytes, rare, and a carrier in range now may be the last one for a while;
+  on an intact chain that copy is wasted, and small. It is off by default: on an intact chain nothing waits
+  that long and carriers would only be loaded with dead weight.
 - ``static`` on a mobile carrier (the baseline): hand custody to the SURFACE sink or to any FIXED gateway that
   knows its way to the surface; never to another carrier.
 - ``epidemic``: summary-vector anti-entropy (Vahdat and Becker, 2000): offer every peer what its summary says
@@ -316,7 +318,7 @@ class StaticRouter(_RouterBase):
             bundle = stored.bundle
             if uplink and (bundle.destination == SURFACE or is_destination(bundle, peer)):
                 return stored.copies
-            if stuck_before is not None and stored.received_ms <= stuck_before:
+            if stuck_before is not None and (stored.received_ms <= stuck_before or bundle.priority is Priority.ALARM):
                 return self._carrier_copies
             return None
 

@@ -101,18 +101,26 @@ def test_gateway_hands_stuck_bundles_to_carriers_as_copies_and_keeps_custody(
     store: BundleStore, clock: FakeClock
 ) -> None:
     router = _gateway(clock=clock, carrier_handoff_after_s=120.0)
-    alarm = _add(store, Priority.ALARM)
+    readings = _add(store, Priority.TELEMETRY)
     assert router.select(store, CARRIER, None, limit=10) == []  # not stuck yet: the chain may still take it
     clock.advance(121)
-    fresh = _add(store, Priority.ALARM)
+    fresh = _add(store, Priority.TELEMETRY)
     offered = router.select(store, CARRIER, None, limit=10)
-    assert offered == [(alarm, 1)]
+    assert offered == [(readings, 1)]
     _deliver(router, store, CARRIER, offered)
-    assert store.ids() == {alarm.id, fresh.id}  # custody stays at the gateway
+    assert store.ids() == {readings.id, fresh.id}  # custody stays at the gateway
     assert router.select(store, CARRIER, None, limit=10) == []  # this carrier already has it
     other = PeerInfo("m002", PeerKind.MOBILE, None)
-    assert [b.id for b, _ in router.select(store, other, None, limit=10)] == [alarm.id]
-    assert router.select(store, other, {alarm.id}, limit=10) == []  # its summary says it has it
+    assert [b.id for b, _ in router.select(store, other, None, limit=10)] == [readings.id]
+    assert router.select(store, other, {readings.id}, limit=10) == []  # its summary says it has it
+
+
+def test_gateway_hands_alarms_to_carriers_at_once(store: BundleStore, clock: FakeClock) -> None:
+    router = _gateway(clock=clock, carrier_handoff_after_s=120.0)
+    _add(store, Priority.BULK)
+    alarm = _add(store, Priority.ALARM)
+    assert router.select(store, CARRIER, None, limit=10) == [(alarm, 1)]
+    assert _gateway().select(store, CARRIER, None, limit=10) == []  # hand-off not configured: nothing
 
 
 def test_epidemic_never_reoffers_what_the_peer_has_seen(clock: FakeClock) -> None:
