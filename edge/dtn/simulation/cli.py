@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 def render(runs: Sequence[RunMetrics], *, seed: int, tiny: bool, wall_s: float) -> str:
     mine = "tiny mine (3 gateways), 2-hour shift" if tiny else "default mine (14 gateways), 8-hour shift"
     parts = [
-        f"DTN simulation: {mine}, seed {seed}, {len(runs)} runs in {wall_s:.0f} s",
+        f"DTN simulation: {mine}, seed {seed}, {len(runs)} runs in {wall_s:.0f} s wall, "
+        f"{sum(r.cpu_s for r in runs):.0f} s CPU (slowest run {max((r.cpu_s for r in runs), default=0):.0f} s CPU)",
         "",
         markdown(runs),
     ]

@@ -65,6 +65,7 @@ class RunMetrics:
     contacts: int
     events: int
     wall_s: float
+    cpu_s: float
 
     def klass(self, priority: Priority) -> ClassMetrics | None:
         return next((c for c in self.by_class if c.priority == priority.name.lower()), None)
@@ -157,6 +158,7 @@ def metrics(result: RunResult) -> RunMetrics:
         contacts=result.contacts,
         events=tally.events,
         wall_s=result.wall_s,
+        cpu_s=result.cpu_s,
     )
 
 

@@ -128,6 +128,7 @@ class RunResult:
     world: World
     nodes: dict[str, SimNode]
     wall_s: float
+    cpu_s: float  # this process's CPU time for the run (the machine may be shared: wall time says less)
     contacts: int
     engine: Engine
 
@@ -169,6 +170,7 @@ def run(config: SimConfig, world: World | None = None, *, keep_open: bool = Fals
     The nodes' stores are closed at the end unless ``keep_open`` (then call ``RunResult.close``)."""
     world = world or build_world(config)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     clock = FakeClock(start_wall=world.start)
     engine = Engine(clock, quantum_s=config.quantum_s, sample_s=config.sample_s)
     mobile_policy = _MOBILE_POLICY[config.policy]
@@ -238,7 +240,16 @@ def run(config: SimConfig, world: World | None = None, *, keep_open: bool = Fals
         tally = engine.run(horizon)
     finally:
         store_log.setLevel(level)
-    result = RunResult(config, tally, world, engine.nodes, time.perf_counter() - started, count, engine)
+    result = RunResult(
+        config,
+        tally,
+        world,
+        engine.nodes,
+        time.perf_counter() - started,
+        time.process_time() - cpu_started,
+        count,
+        engine,
+    )
     if not keep_open:
         result.close()
     return result
