@@ -279,7 +279,7 @@ class DtnNode:
                 tls_context=ssl.create_default_context() if spec.sink.mqtt_tls else None,
             )
             self._sink = SurfaceSink(
-                committer, self._publisher, node_id=spec.node_id, topic_prefix=spec.sink.topic_prefix, clock=self._clock
+                committer, self._publisher, node_id=spec.node_id, topic_prefix=spec.sink.topic_prefix, clock=self.clock
             )
             await self._publisher.start()
             await self._sink.start()
