@@ -15,10 +15,19 @@ key fails the handshake. An unknown key never gets past the handshake: no HELLO 
 
 Contacts. The dialer sends HELLO (node, kind, hops to surface, the credit it grants, whether it wants a summary
 vector) until the listener answers with its own HELLO; then the contact is up on both sides and ``on_contact``
-reports the peer's ``PeerInfo``. Any message proves the peer alive; HEARTBEAT is sent when nothing else was for
-``heartbeat_s``; after ``missed_heartbeats`` intervals of silence the contact is down (also on a send failure or
-a RESYNC: the listener forgot the session). The dialer then opens a fresh socket and a fresh session. ZeroMQ's
-own heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT) drop a dead TCP connection underneath.
+reports the peer's ``PeerInfo``. HEARTBEAT is sent when nothing else was for ``heartbeat_s``; the dialer then
+opens a fresh socket and a fresh session whenever a contact ends.
+
+Liveness has two layers, because the two fail differently. ZeroMQ's own heartbeats (ZMQ_HEARTBEAT_IVL =
+``heartbeat_s``, TIMEOUT = TTL = ``dead_after_s``) run in libzmq's I/O thread: they stop only when the peer's process
+or the path is gone (killed, SIGSTOP, power, a cut cable), and then ZeroMQ drops the connection within
+``dead_after_s``; the link learns it at its next send, at most ``heartbeat_s`` later -- the listener's ROUTER
+(ROUTER_MANDATORY) refuses a routing id that vanished, the dialer's DEALER (IMMEDIATE) has no connection to queue
+on, and a DEALER that reconnected underneath reaches a listener that answers RESYNC. The link's own messages,
+sent and read by the event loop, also stop when the peer's event loop merely stalls (a long synchronous call, a
+loaded 2-core gateway) while its process and ZeroMQ go on; such a peer is taken for dead only after
+``dead_after_s + stall_grace_s`` without a message (its link is stuck, not slow). Counting link messages alone
+against ``dead_after_s`` dropped a 200 ms / 1 s contact after every stall of ~0.8 s or more on either side.
 
 Transfer and custody. Each side grants the other ``credit`` BUNDLE frames (and ``urgent_credit`` more usable by
 ALARM bundles only). A sender never has more frames unacknowledged than granted. The receiver hands each bundle
@@ -108,12 +117,18 @@ class LinkSettings:
     refused_backoff_s: float = 5.0  # after a FULL/ERROR refusal, that class and lower wait this long
     send_hwm: int = 10_000  # ZeroMQ send queue bound (messages); credit keeps BUNDLE frames far below it
     reconnect_pause_s: float = 0.5  # dialer: pause (jittered up to 2x) before a new socket after a contact ends
+    # A peer whose ZeroMQ connection lives (its process answers ZeroMQ's heartbeats) but whose link sends nothing
+    # is down only after dead_after_s + this: a busy or stalled event loop there is not a lost contact.
+    stall_grace_s: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_s", "summary_wait_s", "idle_poll_s", "refused_backoff_s", "reconnect_pause_s"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"link setting {name} must be a positive number of seconds, got {value!r}")
+        grace = self.stall_grace_s
+        if not isinstance(grace, int | float) or isinstance(grace, bool) or not math.isfinite(grace) or grace < 0:
+            raise ValueError(f"link setting stall_grace_s must be a number of seconds >= 0, got {grace!r}")
         for name, low, high in (
             ("missed_heartbeats", 1, 1000),
             ("credit", 1, MAX_CREDIT),
@@ -133,6 +148,11 @@ class LinkSettings:
     @property
     def dead_after_s(self) -> float:
         return self.heartbeat_s * self.missed_heartbeats
+
+    @property
+    def stuck_after_s(self) -> float:
+        """Silence of a peer whose connection still answers ZeroMQ's heartbeats after which its contact is down."""
+        return self.dead_after_s + self.stall_grace_s
 
 
 @dataclass(frozen=True)
@@ -187,6 +207,8 @@ class LinkCounters:
     credit_violations: int = 0  # BUNDLE frames beyond the credit this node granted (the contact is closed)
     resyncs_sent: int = 0
     stale_messages: int = 0  # messages of a session that has ended (dropped)
+    loop_stalls: int = 0  # times the event loop held this link's timers back by a heartbeat interval or more
+    longest_loop_stall_s: float = 0.0
 
 
 @dataclass
@@ -202,6 +224,7 @@ class _SendFailed(Exception):
 
 
 _HELLO_STATE, _UP, _CLOSED = "hello", "up", "closed"
+_STALL_WARN_EVERY_S = 60.0  # at most one warning a minute about a blocked event loop (counted in LinkCounters)
 
 
 class Link:
@@ -401,6 +424,7 @@ class Link:
         sock.setsockopt(zmq.SNDHWM, self.settings.send_hwm)
         sock.setsockopt(zmq.RCVHWM, self.settings.send_hwm)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        # The dead-peer detector (see "Liveness"): libzmq's I/O thread pings whatever the event loops are doing.
         sock.setsockopt(zmq.HEARTBEAT_IVL, round(self.settings.heartbeat_s * 1000))
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, round(self.settings.dead_after_s * 1000))
         sock.setsockopt(zmq.HEARTBEAT_TTL, round(self.settings.dead_after_s * 1000))
@@ -602,9 +626,30 @@ class Link:
 
     async def _keeper_loop(self) -> None:
         settings = self.settings
+        tick = settings.heartbeat_s / 4
+        warned_at = -math.inf
         while True:
-            await asyncio.sleep(settings.heartbeat_s / 4)
+            due = self.clock.monotonic() + tick
+            await asyncio.sleep(tick)
             now = self.clock.monotonic()
+            late = now - due
+            if late >= settings.heartbeat_s:
+                # No heartbeat went out meanwhile: the peers heard nothing. Name it, so that whatever blocks the
+                # loop can be found; the contacts survive it up to stall_grace_s (see "Liveness").
+                counters = self.counters
+                counters.loop_stalls += 1
+                counters.longest_loop_stall_s = max(counters.longest_loop_stall_s, late)
+                if now - warned_at >= _STALL_WARN_EVERY_S:
+                    warned_at = now
+                    log.warning(
+                        "dtn link %s: the event loop was blocked for %.2f s (no heartbeat could go out; %d such "
+                        "stalls so far, longest %.2f s; a peer's contact is dropped after %.1f s of silence)",
+                        self.node_id,
+                        late,
+                        counters.loop_stalls,
+                        counters.longest_loop_stall_s,
+                        settings.stuck_after_s,
+                    )
             for session in list(self._sessions.values()):
                 if session.state == _HELLO_STATE:
                     if session.dialed:
@@ -613,8 +658,14 @@ class Link:
                         elif now - session.last_tx >= settings.heartbeat_s:
                             session.send(self._hello())
                 elif session.state == _UP:
-                    if now - session.last_rx >= settings.dead_after_s:
-                        session.close(f"no message for {settings.missed_heartbeats} heartbeat intervals")
+                    # A dead peer or path is found by ZeroMQ's heartbeats (a send fails); a peer silent this long
+                    # while its connection lives has a stuck link.
+                    silent = now - session.last_rx
+                    if silent >= settings.stuck_after_s:
+                        session.close(
+                            f"no message for {silent:.1f} s although its connection answers ZeroMQ heartbeats "
+                            f"(limit {settings.missed_heartbeats} heartbeat intervals + {settings.stall_grace_s:g} s)"
+                        )
                     elif now - session.last_tx >= settings.heartbeat_s:
                         session.send(Heartbeat())
             stale = [rid for rid, t in self._resync_sent.items() if now - t > settings.dead_after_s]
