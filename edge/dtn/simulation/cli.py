@@ -1,4 +1,4 @@
-"""``minegate dtn simulate``: run the DTN simulation matrix and print the ONE metrics tables.
+"""``minegate dtn sim``: run the DTN simulation matrix and print the ONE metrics tables.
 
 The integrator wires ``main`` into ``edge/cli.py``; it also runs as ``python -m edge.dtn.simulation``.
 """
@@ -97,7 +97,7 @@ def run_matrix(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="minegate dtn simulate",
+        prog="minegate dtn sim",
         description="Discrete-event DTN simulation over the mine's mobility: delivery probability, latency, "
         "overhead ratio and buffer occupancy per priority class and routing policy.",
     )
