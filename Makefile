@@ -58,6 +58,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.cpu_per_reading
 	$(BIN)/python -m benchmarks.idle_rss
 	$(BIN)/python -m benchmarks.inference_latency
+	$(BIN)/python -m benchmarks.dtn_ingest
+	$(BIN)/python -m benchmarks.dtn_transfer
+	$(BIN)/python -m benchmarks.dtn_crash --kills 200
+	$(BIN)/python -m benchmarks.dtn_simulation --jobs 2
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
