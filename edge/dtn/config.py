@@ -135,7 +135,13 @@ class DtnRoutingModel(_Model):
 
 class DtnLinkModel(_Model):
     heartbeat: Duration = Field(1.0, gt=0, le=60, description="a message at least this often on an idle contact")
-    dead_after: Duration = Field(5.0, gt=0, le=600, description="contact is down after this long without a message")
+    dead_after: Duration = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="contact is down after this long without a sign of the peer (ZeroMQ heartbeats; "
+        "a peer whose link stays silent gets 5 s more)",
+    )
     credit: int = Field(64, ge=1, le=4096, description="bundles a peer may have in flight to this node")
     urgent_credit: int = Field(8, ge=0, le=4096, description="extra in-flight allowance for alarms only")
 
