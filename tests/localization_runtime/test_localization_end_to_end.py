@@ -214,6 +214,8 @@ def test_a_refused_location_model_degrades_status_but_keeps_the_heartbeat_relay(
     model_dir: Path, tmp_path: Path
 ) -> None:
     """Losing the muster list must not make a watchdog PLC treat a working gateway as dead."""
+    import zmq.asyncio
+
     from edge.app import Gateway
     from edge.clock import SystemClock
     from edge.config.resolve import load_config
@@ -235,12 +237,18 @@ localization:
 """,
         encoding="utf-8",
     )
-    gateway = Gateway(load_config(config), clock=SystemClock())
-    assert gateway.localization is None
-    assert "localization" in gateway.task_faults
-    status = gateway.status()
-    assert status["healthy"] is False
-    assert status["safety_functions_ok"] is True
-    assert gateway.safety_functions_ok()
-    gateway.task_faults["bus:rtu1"] = "SerialException: port gone"
-    assert not gateway.safety_functions_ok()
+    # The gateway is built, never run: its control socket and journal are closed here, not by run().
+    context = zmq.asyncio.Context()
+    gateway = Gateway(load_config(config), clock=SystemClock(), zmq_context=context)
+    try:
+        assert gateway.localization is None
+        assert "localization" in gateway.task_faults
+        status = gateway.status()
+        assert status["healthy"] is False
+        assert status["safety_functions_ok"] is True
+        assert gateway.safety_functions_ok()
+        gateway.task_faults["bus:rtu1"] = "SerialException: port gone"
+        assert not gateway.safety_functions_ok()
+    finally:
+        gateway.journal.close()
+        context.destroy(linger=0)
