@@ -224,10 +224,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
             from export.localization import metrics as m  # noqa: PLC0415
 
             centres = np.array([[layout.pillar(p).x, layout.pillar(p).y] for p in ws.labels])
-            xy = np.asarray(test.target_xy, dtype=np.float64)
-            working = np.where(
-                np.isfinite(xy).all(axis=1), layout.in_panel(np.nan_to_num(xy[:, 0]), np.nan_to_num(xy[:, 1])), True
-            )
+            from export.localization.evaluate import in_working_area  # noqa: PLC0415
+
+            working = in_working_area(layout, test.target_xy)
             ms = m.compute_all(test.y, proba, test.last_pillar, centres, test.target_xy, working=working)
             metrics.update({f"test_{k}": float(v) for k, v in ms.as_dict().items()})
     log.info("metrics on %d held-out miners: %s", len(np.unique(test.miner)), metrics)

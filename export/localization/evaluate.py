@@ -139,6 +139,7 @@ def run_protocols(prep: Prepared, opts: RunOptions) -> dict[str, Any]:
     """All protocols x predictors on one prepared dataset/horizon. Returns a JSON-able dict."""
     base = prep.base
     out: dict[str, Any] = {}
+    working = working_mask(prep)  # where each window's true position is: the same for every predictor
     for protocol in opts.protocols:
         splits = make_splits(
             protocol, y=base.y, miner=base.miner, shift=base.shift, n_splits=opts.n_folds, seed=opts.seed
@@ -184,7 +185,6 @@ def run_protocols(prep: Prepared, opts: RunOptions) -> dict[str, Any]:
                 )
             idx = np.concatenate(test_parts)
             scores_all = np.concatenate(scores_parts)
-            working = working_mask(prep)
             ms = m.compute_all(
                 base.y[idx],
                 scores_all,
@@ -445,14 +445,18 @@ def ceiling_within(prep: Prepared, *, working_only: bool = False) -> float:
 
 
 def working_mask(prep: Prepared) -> NDArray[np.bool_] | None:
-    """Which windows' true positions lie in the working area (the pillared panel and its faces, per
-    ``MineLayout.in_panel``); None when the dataset has no layout. A window without a true x, y counts as
-    working area: its distance is scored against the pillar centre, which is in the panel."""
+    """Which windows' true positions lie in the working area; None when the dataset has no layout."""
     if prep.layout is None:
         return None
-    xy = np.asarray(prep.base.target_xy, dtype=np.float64).reshape(-1, 2)
+    return in_working_area(prep.layout, prep.base.target_xy)
+
+
+def in_working_area(layout: Any, target_xy: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Per row of ``target_xy``: in the pillared panel or at its faces (``MineLayout.in_panel``). A row without a
+    true x, y counts as working area: its distance is scored against the pillar centre, which is in the panel."""
+    xy = np.asarray(target_xy, dtype=np.float64).reshape(-1, 2)
     known = np.isfinite(xy).all(axis=1)
-    inside = np.asarray(prep.layout.in_panel(np.nan_to_num(xy[:, 0]), np.nan_to_num(xy[:, 1])), dtype=bool)
+    inside = np.asarray(layout.in_panel(np.nan_to_num(xy[:, 0]), np.nan_to_num(xy[:, 1])), dtype=bool)
     mask: NDArray[np.bool_] = np.where(known, inside, True)
     return mask
 
