@@ -276,18 +276,24 @@ def simulate_shift(
     rng: np.random.Generator,
     day_index: int,
     scenario: Scenario | None = None,
+    start_offset_s: float = 0.0,
 ) -> list[Trajectory]:
-    """Every mover's trajectory for one shift (absent people have none)."""
+    """Every mover's trajectory for one shift (absent people have none).
+
+    ``start_offset_s`` moves the whole shift (start, lunch, end) that much later: a later shift of the same day
+    with the same timetable, which may end after midnight (e.g. 9 h: an 18:00-02:00 shift after the 09:00-17:00
+    one). ``MobilityParams`` keeps its one shift within a day; this is how a second shift is had without it."""
     midnight = dt.datetime.combine(params.start_date + dt.timedelta(days=day_index), dt.time(), tzinfo=dt.UTC)
+    offset = midnight.timestamp() + start_offset_s
     day = _Day(
         layout=layout,
         params=params,
         places=_SectionPlaces(layout, params),
         rng=rng,
         day_index=day_index,
-        start=midnight.timestamp() + params.shift_start_s,
-        end=midnight.timestamp() + params.shift_end_s,
-        lunch=midnight.timestamp() + params.lunch_at_s,
+        start=offset + params.shift_start_s,
+        end=offset + params.shift_end_s,
+        lunch=offset + params.lunch_at_s,
         scenario=scenario,
     )
     day.plan_continuous_miner()
@@ -317,6 +323,60 @@ def simulate_days(
         day_scenario = scenario if day_index == emergency_day else None
         out.extend(simulate_shift(layout, population, params, rng=rng, day_index=day_index, scenario=day_scenario))
     return out
+
+
+def simulate_preshift_examination(
+    layout: MineLayout,
+    params: MobilityParams,
+    *,
+    rng: np.random.Generator,
+    examiner_id: str,
+    enter_at: float,
+    day_index: int = 0,
+    blocked_edges: frozenset[str] = frozenset(),
+) -> Trajectory:
+    """A certified examiner's pre-shift examination of the working section, before an oncoming shift.
+
+    In from the portal at ``enter_at`` (epoch seconds), round the places the crew will work -- every face, the
+    belt feeder, the supply point and the refuge chamber -- nearest first, an inspection at each, and back out to
+    the portal, where the results are recorded before the crew may go in. Walks at a supervisor's pace (the
+    examiner is usually a section foreman) and round ``blocked_edges`` (a fall that is still there); a place it
+    cannot reach is left out. The caller times it: US coal mines examine within the 3 hours before a shift
+    (30 CFR 75.360, from general knowledge)."""
+    places = _SectionPlaces(layout, params)
+    day = _Day(
+        layout=layout,
+        params=params,
+        places=places,
+        rng=rng,
+        day_index=day_index,
+        start=enter_at,
+        end=math.inf,  # the examination takes as long as it takes; the caller times the entry
+        lunch=math.inf,
+        scenario=Scenario("blocked_drift", 0.0, blocked_edges) if blocked_edges else None,
+    )
+    lo, hi = params.speed_range("supervisor")
+    examiner = Mover(examiner_id, "supervisor", float(rng.uniform(lo, hi)), ())
+    portal = layout.nodes[layout.portal]
+    track = _Track(layout.portal, [enter_at], [portal.x], [portal.y])
+    todo = list(dict.fromkeys([*layout.faces, places.feeder, places.supply, layout.refuge]))
+    while todo:
+        here = track.node
+        todo.sort(key=lambda n: (day._travel_estimate(here, n, examiner.cruise_mps, examiner, track.now), n))
+        place = todo.pop(0)
+        if day._go(track, place, examiner.cruise_mps, examiner):
+            day._stay(track, track.now + float(rng.uniform(*params.inspection_s)), Activity.INSPECTION)
+    day._go(track, layout.portal, examiner.cruise_mps, examiner)
+    return Trajectory(
+        miner_id=examiner_id,
+        role="supervisor",
+        day_index=day_index,
+        t=np.array(track.t),
+        x=np.array(track.x),
+        y=np.array(track.y),
+        activity=np.array(track.activity, dtype=np.int8),
+        final_node=track.node,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ internals
