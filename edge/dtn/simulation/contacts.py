@@ -237,8 +237,51 @@ def fixed_contacts(layout: MineLayout, network: FixedNetwork, positions: Positio
     return _to_contacts(positions.times, step_s, matrix, pairs)
 
 
-def mobile_contacts(layout: MineLayout, positions: Positions, step_s: float, *, range_m: float) -> list[Contact]:
-    """Contacts between moving nodes: same entry or same crosscut within ``range_m``, or round a corner."""
+def mobile_contacts(
+    layout: MineLayout, positions: Positions, step_s: float, *, range_m: float, split_at: Sequence[float] = ()
+) -> list[Contact]:
+    """Contacts between moving nodes: same entry or same crosscut within ``range_m``, or round a corner.
+
+    ``split_at``: times where the population changes (a shift change). The samples are then taken window by
+    window, each over the nodes present in it only (two shifts' crews are never compared), and a contact that
+    spans a boundary is joined up again: the same contacts, for much less work when a run covers two shifts.
+    """
+    times = positions.times
+    rows = sorted(
+        {int(r) for r in np.searchsorted(times, np.asarray(split_at, dtype=np.float64)) if 0 < r < len(times)}
+    )
+    if not rows:
+        return _mobile_contacts(layout, positions, step_s, range_m=range_m)
+    present = positions.present
+    out: list[Contact] = []
+    open_at_boundary: dict[tuple[str, str], int] = {}  # pair -> index in out of its contact ending at the boundary
+    bounds = [0, *rows, len(times) - 1]
+    for first, last in itertools.pairwise(bounds):  # windows share their boundary sample
+        columns = np.flatnonzero(present[first : last + 1].any(axis=0))
+        window = Positions(
+            times[first : last + 1],
+            [positions.ids[c] for c in columns.tolist()],
+            positions.x[first : last + 1, columns],
+            positions.y[first : last + 1, columns],
+        )
+        start, end = float(times[first]), float(times[last])
+        joined: dict[tuple[str, str], int] = {}
+        for contact in _mobile_contacts(layout, window, step_s, range_m=range_m):
+            key = (contact.a, contact.b)
+            before = open_at_boundary.get(key)
+            if before is not None and contact.start == start:
+                out[before] = Contact(out[before].start, contact.end, contact.a, contact.b)
+                index = before
+            else:
+                out.append(contact)
+                index = len(out) - 1
+            if contact.end == end:
+                joined[key] = index
+        open_at_boundary = joined
+    return out
+
+
+def _mobile_contacts(layout: MineLayout, positions: Positions, step_s: float, *, range_m: float) -> list[Contact]:
     p = layout.params
     half = p.entry_width_m / 2
     steps, nodes = positions.x.shape

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -139,6 +140,13 @@ class Tally:
     created: dict[BundleId, float] = field(default_factory=dict)  # id -> creation time (epoch s)
     priority: dict[BundleId, Priority] = field(default_factory=dict)
     delivered: dict[BundleId, float] = field(default_factory=dict)  # id -> first arrival at the sink
+    # Per bundle, for figures over a subset of the bundles (one shift's, when a run covers two): transfers the
+    # receiver stored, and those cut off, refused or duplicated; hop count on arrival at the sink.
+    relays: Counter[BundleId] = field(default_factory=Counter)
+    aborts: Counter[BundleId] = field(default_factory=Counter)
+    refusals: Counter[BundleId] = field(default_factory=Counter)
+    duplicates: Counter[BundleId] = field(default_factory=Counter)
+    hops: dict[BundleId, int] = field(default_factory=dict)
     sink_redelivered: int = 0  # the sink stored an id twice: must stay 0
     refused_at_source: int = 0
     events: int = 0
@@ -197,6 +205,7 @@ class Engine:
         # What a sender turned down for a peer, kept for a while after their contact ends: people in one
         # section go in and out of range of each other all shift, and the answer would be the same.
         self._declined_memory: dict[tuple[str, str], tuple[float, set[int]]] = {}
+        self._sampling = False
 
     @property
     def now(self) -> float:
@@ -243,7 +252,8 @@ class Engine:
 
     # ---- the loop --------------------------------------------------------------------------------------------
     def run(self, until: float) -> Tally:
-        if self.sample_s > 0:
+        if self.sample_s > 0 and not self._sampling:  # run() may be called again to go on from ``until``
+            self._sampling = True
             self._push(self._now, _Ev.SAMPLE, None)
         queue = self._queue
         while queue and queue[0][0] <= until:
@@ -474,6 +484,7 @@ class Engine:
                 tally = self.tally.by_class[bundle.priority]
                 if t + duration > link.end:
                     tally.aborted += 1
+                    self.tally.aborts[bundle.id] += 1
                     hint.clear()
                     break
                 tally.started += 1
@@ -499,6 +510,7 @@ class Engine:
         if not link.up:
             for bundle, _ in batch:
                 self.tally.by_class[bundle.priority].aborted += 1
+                self.tally.aborts[bundle.id] += 1
             self._wake(src)
             self._wake_senders(dst)
             return
@@ -517,14 +529,17 @@ class Engine:
                 held_before = held_now
             if accept is Accept.STORED:
                 tally.relayed += 1
+                self.tally.relays[bundle.id] += 1
                 self._gain(dst, i)
                 if dst.router is None:
                     self._delivered(bundle)
             elif accept is Accept.DUPLICATE:
                 tally.duplicate += 1
+                self.tally.duplicates[bundle.id] += 1
                 link.candidates.discard(i)
             elif accept is Accept.REFUSED_FULL:
                 tally.refused += 1
+                self.tally.refusals[bundle.id] += 1
                 refused = True
                 if link.refused_from is None or bundle.priority < link.refused_from:
                     link.refused_from = bundle.priority
@@ -559,6 +574,7 @@ class Engine:
         tally.delivered += 1
         tally.latencies_s.append(self._now - self.tally.created[bundle.id])
         tally.hop_counts.append(bundle.hop_count)
+        self.tally.hops[bundle.id] = bundle.hop_count
 
     def _expire(self) -> None:
         """Bundles and tombstones past their lifetime leave every store (``expire``) and every mirror."""
