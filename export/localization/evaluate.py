@@ -150,6 +150,8 @@ def run_protocols(prep: Prepared, opts: RunOptions) -> dict[str, Any]:
             scores_parts: list[FloatArray] = []
             test_parts: list[IntArray] = []
             fold_acc: list[float] = []
+            fold_f1: list[float] = []
+            fold_changed: list[float] = []
             fit_s = pred_s = 0.0
             history: Mapping[str, Sequence[float]] = {}
             extra: dict[str, float] = {}
@@ -165,7 +167,12 @@ def run_protocols(prep: Prepared, opts: RunOptions) -> dict[str, Any]:
                 pred_s += t2 - t1
                 scores_parts.append(scores)
                 test_parts.append(split.test)
-                fold_acc.append(m.accuracy(base.y[split.test], scores.argmax(axis=1)))
+                fold_pred = scores.argmax(axis=1)
+                fold_acc.append(m.accuracy(base.y[split.test], fold_pred))
+                # One fold holds out a fifth of the miners: its macro F1 swings with which pillars they visit,
+                # so the spread is kept next to the pooled figure.
+                fold_f1.append(m.macro_prf(base.y[split.test], fold_pred).f1)
+                fold_changed.append(m.changed_accuracy(base.y[split.test], fold_pred, base.last_pillar[split.test])[0])
                 if isinstance(predictor, Learned) and not history:
                     history = predictor.history
                 if isinstance(predictor, DeadReckoning):
@@ -198,6 +205,8 @@ def run_protocols(prep: Prepared, opts: RunOptions) -> dict[str, Any]:
                 "metrics": ms.as_dict(),
                 "folds_used": len(used),
                 "fold_accuracy": fold_acc,
+                "fold_macro_f1": fold_f1,
+                "fold_changed_accuracy": fold_changed,
                 "fit_seconds": fit_s,
                 "predict_seconds": pred_s,
                 "predict_us_per_window": 1e6 * pred_s / max(1, idx.size),
@@ -490,12 +499,66 @@ def write_results(results: Mapping[str, Any], out: Path) -> Path:
     return path
 
 
+# What must agree for two runs to share one report: the recipe. Folds run may differ (budget per dataset);
+# the report then says per dataset how many were run.
+_RECIPE_KEYS = (
+    "predictors",
+    "protocols",
+    "n_folds",
+    "seed",
+    "epochs",
+    "max_minutes_per_fit",
+    "window",
+    "stride",
+    "target_windows",
+    "horizons",
+    "learned_horizons",
+)
+
+
+def merge_results(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One results document from runs over different datasets made with the same recipe."""
+    if not runs:
+        raise ValueError("nothing to merge")
+    first = runs[0]["meta"]
+    names: set[str] = set()
+    datasets: list[Any] = []
+    folds_by_dataset: dict[str, int | None] = {}
+    for i, run in enumerate(runs):
+        meta = run["meta"]
+        for key in _RECIPE_KEYS:
+            if meta.get(key) != first.get(key):
+                raise ValueError(
+                    f"run {i + 1} differs from run 1 in {key!r} ({meta.get(key)!r} vs {first.get(key)!r}); "
+                    "only runs with the same recipe can share a report"
+                )
+        for ds in run["datasets"]:
+            if ds["name"] in names:
+                raise ValueError(f"dataset {ds['name']!r} appears in more than one run")
+            names.add(ds["name"])
+            datasets.append(ds)
+            folds_by_dataset[ds["name"]] = meta.get("folds_used")
+    meta_out = dict(first)
+    meta_out["total_seconds"] = sum(float(r["meta"].get("total_seconds") or 0.0) for r in runs)
+    if len({v or first["n_folds"] for v in folds_by_dataset.values()}) > 1:
+        meta_out["folds_used"] = None
+        meta_out["folds_used_by_dataset"] = folds_by_dataset
+    return {**runs[0], "meta": meta_out, "datasets": datasets}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evaluate", description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--report-only", action="store_true", help="rewrite report.md and figures from OUT/results.json")
     src.add_argument("--data", type=Path, help="one generated dataset directory")
     src.add_argument("--datasets", type=Path, nargs="+", help="several dataset directories (e.g. 25/50/100 nodes)")
+    src.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="RUN_DIR",
+        help="combine the results.json of runs over different datasets (same recipe) into one report in OUT",
+    )
     p.add_argument("--horizons", type=int, nargs="+", default=[1], help="forecast k records ahead (default: 1)")
     p.add_argument("--learned-horizons", type=int, nargs="+", help="horizons at which learned models run (default all)")
     p.add_argument("--out", type=Path, default=Path("export/reports/localization"))
@@ -528,6 +591,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_results(saved, args.out)
         report.write_report(saved, args.out, figures=not args.no_figures)
         print(f"wrote {args.out / 'report.md'}")  # noqa: T201
+        return 0
+    if args.merge:
+        from export.localization import report  # noqa: PLC0415
+
+        runs = []
+        for run_dir in args.merge:
+            path = run_dir / "results.json"
+            if not path.is_file():
+                raise SystemExit(f"evaluate --merge: {path} does not exist (a run directory written by --out)")
+            runs.append(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            merged = merge_results(runs)
+        except ValueError as exc:
+            raise SystemExit(f"evaluate --merge: {exc}") from None
+        if args.note:
+            merged["meta"]["note"] = args.note
+        write_results(merged, args.out)
+        report.write_report(merged, args.out, figures=not args.no_figures)
+        print(f"wrote {args.out / 'results.json'} and {args.out / 'report.md'}")  # noqa: T201
         return 0
     dirs: list[Path] = [args.data] if args.data is not None else list(args.datasets)
     if any(p in LEARNED for p in args.predictors):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from loceval_fixtures import tiny_layout, walkers
 
 from export.localization import evaluate, report
@@ -90,3 +91,39 @@ def test_main_on_a_generated_dataset(tmp_path: Path) -> None:
     assert "ours" not in h2  # learned models only at --learned-horizons
     assert h2["last_known"]["metrics"]["n_changed"] >= h1["last_known"]["metrics"]["n_changed"] > 0
     assert "## Targets" in (out / "report.md").read_text()
+
+
+def test_merge_combines_runs_and_refuses_different_recipes(tmp_path: Path) -> None:
+    """Runs over different datasets share one report; the folds each ran are said per dataset."""
+    from export.localization import generate
+
+    runs = []
+    for name, folds_used in (("a4", "2"), ("b4", "1")):
+        data = tmp_path / name
+        gen = ["--nodes", "4", "--days", "2", "--entries", "4", "--crosscuts", "10", "--seed", "3", "--out", str(data)]
+        assert generate.main(gen) == 0
+        out = tmp_path / f"run_{name}"
+        argv = ["--data", str(data), "--target-windows", "400", "--folds", "3", "--folds-used", folds_used]
+        argv += ["--predictors", "last_known", "markov", "--no-figures", "--out", str(out)]
+        assert evaluate.main(argv) == 0
+        runs.append(out)
+    merged = tmp_path / "merged"
+    assert evaluate.main(["--merge", *map(str, runs), "--no-figures", "--out", str(merged)]) == 0
+    saved = json.loads((merged / "results.json").read_text())
+    assert [ds["name"] for ds in saved["datasets"]] == ["a4", "b4"]
+    assert saved["meta"]["folds_used_by_dataset"] == {"a4": 2, "b4": 1}
+    text = (merged / "report.md").read_text()
+    assert "2 for `a4`, 1 for `b4`" in text
+    # Two folds ran on a4: the report gives the fold-to-fold range of its primary predictor.
+    assert "`a4`, miner" in text
+    assert "over 2 folds" in text
+    # A run with another recipe (here: another seed) cannot share the report, and the error says why.
+    other = json.loads((runs[1] / "results.json").read_text())
+    other["meta"]["seed"] = 5
+    other["datasets"][0]["name"] = "c4"
+    (tmp_path / "run_c4").mkdir()
+    (tmp_path / "run_c4" / "results.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="differs from run 1 in 'seed'"):
+        evaluate.main(["--merge", str(runs[0]), str(tmp_path / "run_c4"), "--out", str(tmp_path / "bad")])
+    with pytest.raises(SystemExit, match="appears in more than one run"):
+        evaluate.main(["--merge", str(runs[0]), str(runs[0]), "--out", str(tmp_path / "bad")])
