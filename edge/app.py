@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from edge.dtn.config import NodeSpec
     from edge.dtn.ingest import GatewayIngest
     from edge.dtn.node import DtnNode
-    from edge.localization.source import MovementSubscriber
+    from edge.localization.source import RecordFeed
     from edge.localization.task import LocalizationTask
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 TICK_S = 0.25
 RESTART_BACKOFF_S = (1.0, 30.0)
 # Tasks whose failure degrades the gateway without touching its local safety functions (see safety_functions_ok).
-ADVISORY_TASKS = frozenset({"localization", "dtn"})
+# Tasks whose failure costs earlier warnings or reach to the surface, never sensing or statutory alarms. A
+# task named "kind:detail" (e.g. "record-feed:tcp://...") is classed by its kind.
+ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed"})
 
 
 class Gateway:
@@ -115,9 +117,14 @@ class Gateway:
         self.control = ControlServer(self._zmq, spec.control_endpoint, self)
         self.task_faults: dict[str, str] = {}
         self.localization: LocalizationTask | None = None
-        self.movement_source: MovementSubscriber | None = None
+        # One subscription per record-feed endpoint, shared by the location model and the DTN's movement
+        # bundles (by default both read localization.source).
+        self.record_feeds: dict[str, RecordFeed] = {}
         if spec.localization is not None:
             self._start_localization(spec.localization)
+        ingest_spec = spec.dtn.ingest if spec.dtn is not None else None
+        if ingest_spec is not None and ingest_spec.movement and ingest_spec.movement_source is not None:
+            self._record_feed(ingest_spec.movement_source)
         # The gateway's DTN node and its bundle producers; built afresh by each (re)start of the "dtn" task.
         self.dtn: DtnNode | None = None
         self.dtn_ingest: GatewayIngest | None = None
@@ -131,7 +138,6 @@ class Gateway:
         # Imported here: onnxruntime and the feature code cost ~30 MB that a gateway without a model keeps.
         from edge.inference.manifest import ManifestError  # noqa: PLC0415
         from edge.inference.model import ModelRefused, load_model  # noqa: PLC0415
-        from edge.localization.source import MovementSubscriber  # noqa: PLC0415
         from edge.localization.task import LocalizationContractError, LocalizationTask  # noqa: PLC0415
         from edge.sim.mine_layout import MineLayout  # noqa: PLC0415
 
@@ -145,7 +151,7 @@ class Gateway:
             self.task_faults["localization"] = str(exc)
             self._apply_changes([self._gateway_malfunction("localization", f"location model refused: {exc}")])
             return
-        self.movement_source = MovementSubscriber(self._zmq, loc.source_endpoint, self.localization)
+        self._record_feed(loc.source_endpoint).attach(self.localization)
         log.info(
             "localization: model %s (%s on %s), %d pillars, records from %s",
             model.manifest.name,
@@ -154,6 +160,14 @@ class Gateway:
             len(model.labels),
             loc.source_endpoint,
         )
+
+    def _record_feed(self, endpoint: str) -> RecordFeed:
+        from edge.localization.source import RecordFeed  # noqa: PLC0415
+
+        feed = self.record_feeds.get(endpoint)
+        if feed is None:
+            feed = self.record_feeds[endpoint] = RecordFeed(self._zmq, endpoint)
+        return feed
 
     def _gateway_malfunction(self, component: str, message: str) -> ConditionChange:
         return ConditionChange(
@@ -334,7 +348,9 @@ class Gateway:
                 clock=self.clock,
                 journal=self.journal,
                 writer=self.journal_writer,
-                zmq_context=self._zmq,
+                record_feed=(
+                    self.record_feeds.get(spec.ingest.movement_source) if spec.ingest.movement_source else None
+                ),
                 localization=self.localization,
             )
             await self.dtn_ingest.run()
@@ -375,7 +391,7 @@ class Gateway:
         not overall health: a refused location model or a crashed DTN node loses earlier warnings and reach to the
         surface, which status reports, but sensing, statutory alarms and trips still work, and dropping the
         heartbeat would make a watchdog PLC treat a working gateway as dead."""
-        return not any(name not in ADVISORY_TASKS for name in self.task_faults)
+        return all(name.split(":", 1)[0] in ADVISORY_TASKS for name in self.task_faults)
 
     async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         """Restart a crashed component with back-off; the heartbeat relay drops while a safety task is down."""
@@ -435,16 +451,13 @@ class Gateway:
                 for ins in self.instruments:
                     name = f"instrument:{ins.spec.instrument_id}"
                     tasks.append(group.create_task(self._supervise(name, ins.run), name=name))
-                if self.localization is not None and self.movement_source is not None:
+                if self.localization is not None:
                     tasks.append(
                         group.create_task(self._supervise("localization", self.localization.run), name="localization")
                     )
-                    tasks.append(
-                        group.create_task(
-                            self._supervise("localization-source", self.movement_source.run),
-                            name="localization-source",
-                        )
-                    )
+                for endpoint, feed in self.record_feeds.items():
+                    name = "record-feed" if len(self.record_feeds) == 1 else f"record-feed:{endpoint}"
+                    tasks.append(group.create_task(self._supervise(name, feed.run), name=name))
                 if self.ack_button is not None:
                     tasks.append(
                         group.create_task(self._supervise("ack-button", self.ack_button.run), name="ack-button")

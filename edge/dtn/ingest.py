@@ -32,8 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgpack
-import zmq
-import zmq.asyncio
 
 from edge.alarms.events import AlarmEvent
 from edge.clock import Clock
@@ -41,11 +39,11 @@ from edge.dtn.bundle import MAX_PAYLOAD_BYTES, Bundle, BundleError, Priority, de
 from edge.dtn.config import IngestSpec
 from edge.dtn.store import Accept
 from edge.localization.records import ContactRecord, MovementRecord, RecordError
-from edge.localization.source import CONTACT_TOPIC, MOVEMENT_TOPIC
 from edge.readings import Quality, Reading
 
 if TYPE_CHECKING:
     from edge.alarms.journal import AlarmJournal, JournalWriter
+    from edge.localization.source import RecordFeed
     from edge.localization.task import LocalizationTask
 
 log = logging.getLogger(__name__)
@@ -327,38 +325,22 @@ class MovementBatch:
 
 
 class MovementCollector:
-    """Movement/contact records from the local record feed (ZeroMQ SUB), checked and batched."""
+    """Batches the local record feed's movement and contact records (already checked by the feed) into
+    movement bundles; attached to the gateway's ``RecordFeed`` for as long as the ingest runs."""
 
-    def __init__(self, context: zmq.asyncio.Context, endpoint: str) -> None:
-        self._socket = context.socket(zmq.SUB)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.setsockopt(zmq.RCVHWM, 100_000)
-        self._socket.setsockopt(zmq.SUBSCRIBE, MOVEMENT_TOPIC)
-        self._socket.setsockopt(zmq.SUBSCRIBE, CONTACT_TOPIC)
-        self._socket.connect(endpoint)
-        self.endpoint = endpoint
+    def __init__(self) -> None:
         self.batch = MovementBatch()
         self.full = asyncio.Event()
-        self.received = 0
-        self.rejected = 0
 
-    def handle(self, topic: bytes, body: bytes) -> None:
-        try:
-            message = msgpack.unpackb(body, raw=False)
-            if not isinstance(message, dict):
-                raise RecordError("message is not a mapping")
-            if topic == MOVEMENT_TOPIC:
-                self.batch.records.append(MovementRecord.from_dict(message).to_dict())
-            else:
-                self.batch.contacts.append(ContactRecord.from_dict(message).to_dict())
-            self.received += 1
-        except (RecordError, ValueError, msgpack.UnpackException) as exc:
-            self.rejected += 1
-            if self.rejected == 1 or self.rejected % 1000 == 0:
-                log.warning(
-                    "DTN movement feed %s: rejected %d message(s), latest: %s", self.endpoint, self.rejected, exc
-                )
-            return
+    def add_record(self, record: MovementRecord) -> None:
+        self.batch.records.append(record.to_dict())
+        self._check_full()
+
+    def add_contact(self, contact: ContactRecord) -> None:
+        self.batch.contacts.append(contact.to_dict())
+        self._check_full()
+
+    def _check_full(self) -> None:
         if len(self.batch) >= MAX_RECORDS_PER_BUNDLE:
             self.full.set()
 
@@ -366,17 +348,6 @@ class MovementCollector:
         batch, self.batch = self.batch, MovementBatch()
         self.full.clear()
         return batch
-
-    async def run(self) -> None:
-        try:
-            while True:
-                frames = await self._socket.recv_multipart()
-                if len(frames) == 2:
-                    self.handle(frames[0], frames[1])
-                else:
-                    self.rejected += 1
-        finally:
-            self._socket.close(linger=0)
 
 
 def movement_body(gateway_id: str, batch: MovementBatch) -> dict[str, Any]:
@@ -445,7 +416,7 @@ class GatewayIngest:
         clock: Clock,
         journal: AlarmJournal | None = None,
         writer: JournalWriter | None = None,
-        zmq_context: zmq.asyncio.Context | None = None,
+        record_feed: RecordFeed | None = None,
         localization: LocalizationTask | None = None,
     ) -> None:
         self.spec = spec
@@ -469,9 +440,8 @@ class GatewayIngest:
                 lifetime_s=spec.alarm_lifetime_s,
             )
         self.telemetry = TelemetrySummarizer(clock) if spec.telemetry_period_s is not None else None
-        self.movement: MovementCollector | None = None
-        if spec.movement and spec.movement_source is not None and zmq_context is not None:
-            self.movement = MovementCollector(zmq_context, spec.movement_source)
+        self._record_feed = record_feed if spec.movement else None
+        self.movement: MovementCollector | None = MovementCollector() if self._record_feed is not None else None
         self.telemetry_bundles = 0
         self.movement_bundles = 0
         self.movement_records = 0
@@ -501,7 +471,7 @@ class GatewayIngest:
             telemetry_bundles=self.telemetry_bundles,
             movement_bundles=self.movement_bundles,
             movement_records=self.movement_records,
-            movement_rejected=self.movement.rejected if self.movement else 0,
+            movement_rejected=self._record_feed.rejected if self._record_feed is not None else 0,
             received_movement_bundles=self.received_movement_bundles,
             received_movement_records=self.received_movement_records,
             refused=self.refused + (self.alarms.refused if self.alarms else 0),
@@ -514,10 +484,12 @@ class GatewayIngest:
                     group.create_task(self.alarms.run(), name="dtn-ingest-alarms")
                 if self.telemetry is not None:
                     group.create_task(self._telemetry_loop(), name="dtn-ingest-telemetry")
-                if self.movement is not None:
-                    group.create_task(self.movement.run(), name="dtn-ingest-movement-feed")
+                if self.movement is not None and self._record_feed is not None:
+                    self._record_feed.attach(self.movement)
                     group.create_task(self._movement_loop(), name="dtn-ingest-movement")
         finally:
+            if self.movement is not None and self._record_feed is not None:
+                self._record_feed.detach(self.movement)
             self.state.close()
 
     async def _offer(self, priority: Priority, kind: str, body: dict[str, Any], lifetime_s: float) -> bool:

@@ -1,7 +1,7 @@
 """A simulated crew on the move: movement records and gateway contacts published over ZeroMQ (msgpack).
 
 It stands in for what the DTN delivers to a gateway: the same ``movement`` / ``contact`` messages that
-``edge.localization.source.MovementSubscriber`` consumes. The shift is simulated up front with the mobility
+``edge.localization.source.RecordFeed`` consumes. The shift is simulated up front with the mobility
 model, then released in real time (or faster): record timestamps keep their simulated spacing and are moved
 by one constant so that "seconds since last seen" on the gateway is measured against its own clock.
 """

@@ -119,6 +119,11 @@ async def test_gateway_events_travel_as_bundles_and_peer_movement_feeds_the_must
                 movement = _of_kind(received, "movement")[0]
                 assert movement.priority is Priority.MOVEMENT
                 assert movement.payload_object()["records"][0]["miner_id"] == "m1"
+                # One subscription to the shared feed, decoded once, serves the muster list and the bundles.
+                (feed,) = gateway.record_feeds.values()
+                assert gateway.dtn_ingest is not None
+                assert feed.consumers == (gateway.localization, gateway.dtn_ingest.movement)
+                assert "m1" in gateway.localization.store.tracks
 
                 # A movement bundle from the inby gateway g2 passes through gw-1: its muster list learns of m9.
                 inby = MovementRecord("m9", "fitter", time.time(), 0.0, 0.0, "p5").to_dict()

@@ -33,7 +33,7 @@ from edge.dtn.ingest import (
 from edge.dtn.store import Accept, BundleStore
 from edge.inference.model import load_model
 from edge.localization.records import ContactRecord, MovementRecord
-from edge.localization.source import CONTACT_TOPIC, MOVEMENT_TOPIC
+from edge.localization.source import CONTACT_TOPIC, MOVEMENT_TOPIC, RecordFeed
 from edge.localization.task import LocalizationTask
 from edge.readings import Quality, QualityReason, Reading
 from edge.rules.signals import Priority as AlarmPriority
@@ -232,21 +232,30 @@ async def test_movement_records_from_the_local_feed_are_checked_and_batched(pub_
     pub = context.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 0)
     pub.bind(pub_endpoint)
-    collector = MovementCollector(context, pub_endpoint)
-    task = asyncio.create_task(collector.run())
+    feed = RecordFeed(context, pub_endpoint)
+    collector = MovementCollector()
+    feed.attach(collector)
+    task = asyncio.create_task(feed.run())
     record = MovementRecord("m1", "cutter", time.time(), 0.8, 90.0, "p1").to_dict()
     try:
-        while collector.received == 0:  # ZeroMQ's slow joiner: publish until the subscription is in place
+        while feed.received == 0:  # ZeroMQ's slow joiner: publish until the subscription is in place
             await pub.send_multipart([MOVEMENT_TOPIC, msgpack.packb(record)])
             await asyncio.sleep(0.02)
         await pub.send_multipart([CONTACT_TOPIC, msgpack.packb(ContactRecord("m1", "gw-1", 1.0, 2.0).to_dict())])
         await pub.send_multipart([MOVEMENT_TOPIC, msgpack.packb({"miner_id": "m2"})])  # no time, no pillar
         await pub.send_multipart([MOVEMENT_TOPIC, b"\xc1"])  # not msgpack
-        await eventually(lambda: collector.rejected == 2 and len(collector.batch.contacts) == 1, what="feed handled")
+        await eventually(lambda: feed.rejected == 2 and len(collector.batch.contacts) == 1, what="feed handled")
         batch = collector.take()
         assert batch.records[0]["miner_id"] == "m1"
         assert batch.contacts == [{"miner_id": "m1", "gateway_id": "gw-1", "t_start": 1.0, "t_end": 2.0}]
         assert len(collector.take()) == 0
+        # Detached (the ingest stopped), the collector gets nothing more; the feed goes on.
+        feed.detach(collector)
+        received = feed.received
+        while feed.received == received:
+            await pub.send_multipart([MOVEMENT_TOPIC, msgpack.packb(record)])
+            await asyncio.sleep(0.02)
+        assert len(collector.batch) == 0
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -145,7 +145,7 @@ def _free_port() -> int:
 
 
 async def test_gateway_muster_over_the_control_socket_from_a_simulated_crew(model_dir: Path, tmp_path: Path) -> None:
-    """The real path: crew -> ZeroMQ -> MovementSubscriber -> task -> `muster` over the control socket."""
+    """The real path: crew -> ZeroMQ -> RecordFeed -> task -> `muster` over the control socket."""
     import asyncio
 
     import zmq.asyncio
@@ -201,9 +201,10 @@ localization:
         assert isinstance(miners, list)
         assert len(miners) == 6
         assert all(m["predicted_pillar"] in layout.pillar_ids for m in miners)
-        assert gateway.movement_source is not None
-        assert gateway.movement_source.received > 0
-        assert gateway.movement_source.rejected == 0
+        feed = gateway.record_feeds[source]
+        assert feed.consumers == (gateway.localization,)
+        assert feed.received > 0
+        assert feed.rejected == 0
     finally:
         crew_task.cancel()
         stop.set()
@@ -246,6 +247,9 @@ localization:
         status = gateway.status()
         assert status["healthy"] is False
         assert status["safety_functions_ok"] is True
+        assert gateway.safety_functions_ok()
+        assert gateway.record_feeds == {}  # no model, no consumer: no subscription
+        gateway.task_faults["record-feed:tcp://127.0.0.1:1"] = "ZMQError: feed gone"  # advisory, like the model
         assert gateway.safety_functions_ok()
         gateway.task_faults["bus:rtu1"] = "SerialException: port gone"
         assert not gateway.safety_functions_ok()
