@@ -11,6 +11,9 @@ the exponential degradation model widely used in prognostics (Gebraeel et al. 20
 ``v = v_run * (1 + k (exp((t - t0) / tau) - 1))`` with tau 20-180 min, capped for the 30 % that level off in
 zone C (a defect that stays stable until the next planned stop).
 
+A degraded machine whose vibration stays at 1.25x the zone C/D boundary for a minute is tripped by its vibration
+protection and stays stopped (``MachineSignals.trip_s``); a tripped auxiliary fan is a fan stop for the face.
+
 Bearing temperature follows the heat generated with a thermal lag of 10-30 min: ambient + 15-30 K when running
 loaded, plus 2.5-6 K per mm/s of vibration above the running level (friction in a damaged bearing). The alarm
 reference is 85 °C (regulations.md 3.3 [S, weak]); a bearing that starts a fire exceeds 150 °C.
@@ -28,6 +31,10 @@ from edge.hazard.contract import VibrationZones
 from edge.sim.hazard.dynamics import F64, first_order
 
 STOPPED_VIBRATION_MM_S = 0.1
+# ISO 10816-3 guidance (regulations.md 3.2 [R]): TRIP normally in zone C/D, not above 1.25x the C/D boundary; the
+# protection relay acts on a reading held for a minute, so a run-up transient does not trip the machine.
+TRIP_FACTOR = 1.25
+TRIP_HOLD_S = 60
 MACHINES = ("fan", "belt_drive")
 
 
@@ -71,6 +78,16 @@ def degradation_event(
 class MachineSignals:
     vibration_mm_s: F64
     bearing_temp_c: F64
+    running: NDArray[np.bool_]  # after any protection trip
+    trip_s: float | None  # when the vibration protection stopped the machine
+
+
+def trip_time(vibration: F64, zones: VibrationZones) -> float | None:
+    """First second at which vibration has stayed at the trip level (1.25 x the C/D boundary) for a minute."""
+    over = vibration >= TRIP_FACTOR * zones.c_d
+    held = np.concatenate([[0], np.cumsum(over)])
+    sustained = np.flatnonzero(held[TRIP_HOLD_S:] - held[:-TRIP_HOLD_S] == TRIP_HOLD_S)
+    return float(sustained[0] + TRIP_HOLD_S) if sustained.shape[0] else None
 
 
 def simulate_machine(
@@ -95,6 +112,11 @@ def simulate_machine(
     extra = degradation.extra_vibration if degradation is not None else np.zeros(n)
     # The ~6 % scatter of successive RMS readings is added by the sensor model (``faults.SENSOR_NOISE``).
     vibration = np.where(running, running_level * transient + extra, STOPPED_VIBRATION_MM_S)
+    tripped = trip_time(vibration, zones) if degradation is not None else None
+    if tripped is not None:
+        # Locked out until the bearing is changed: it stays stopped for the rest of the episode.
+        running = running & (np.arange(n) < tripped)
+        vibration = np.where(running, vibration, STOPPED_VIBRATION_MM_S)
 
     rise = float(rng.uniform(15.0, 30.0))
     heat = np.where(running, rise * (0.6 + 0.4 * load), 0.0)
@@ -102,4 +124,4 @@ def simulate_machine(
         heat = heat + np.where(running, degradation.extra_heat_k, 0.0)
     tau = float(rng.uniform(10.0, 30.0)) * 60.0
     temperature = air_temperature_c + first_order(heat, tau, float(heat[0]))
-    return MachineSignals(vibration, temperature)
+    return MachineSignals(vibration, temperature, running, tripped)

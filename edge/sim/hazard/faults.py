@@ -57,8 +57,8 @@ class ChannelNoise:
 SENSOR_NOISE: dict[str, ChannelNoise] = {
     "ch4_face": ChannelNoise(0.01, 0.0, 0.01, 0.05),
     "ch4_return": ChannelNoise(0.01, 0.0, 0.01, 0.05),
-    "airflow_face": ChannelNoise(0.05, 0.03, 0.01, 0.1),
-    "o2_face": ChannelNoise(0.03, 0.0, 0.01, 0.1),  # 75.320(b) allows +-0.5 % accuracy; short-term noise is less
+    "airflow_face": ChannelNoise(0.02, 0.03, 0.01, 0.02),
+    "o2_face": ChannelNoise(0.03, 0.0, 0.01, 0.05),  # 75.320(b) allows +-0.5 % accuracy; short-term noise is less
     "co_belt": ChannelNoise(0.4, 0.0, 1.0, 1.0),
     "smoke_belt": ChannelNoise(0.001, 0.0, 0.001, 0.001),
     "temp_belt": ChannelNoise(0.05, 0.0, 0.1, 0.2),

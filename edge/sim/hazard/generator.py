@@ -194,16 +194,26 @@ class HazardScenarioGenerator:
         if hazard is not None:
             self._draw_hazard(rng, ops, n, hazard, kind, hazards=hazards)
 
-        vent = simulate_ventilation(rng, site, ops, hazards.gas, start_tod)
         clean = np.zeros((n, len(CHANNEL_NAMES)))
         column = CHANNEL_INDEX
+        trips = self._machines(rng, ops, hazards, clean)
+        if trips.get("fan") is not None:
+            # The vibration protection stopped the auxiliary fan: for the face that is a fan stop (a standby fan
+            # may be switched in, which the drawn restart stands for).
+            trip = float(trips["fan"] or 0.0)
+            effect = gas_event(rng, site, ops, "fan_stop", onset_s=trip, n=n)
+            effect.parameters["cause"] = "vibration_trip"
+            hazards.gas.append(effect)
+            hazards.records.append(
+                (HazardType.GAS_ACCUMULATION, "fan_stop", trip, effect.end_s, site.face, effect.parameters)
+            )
+        vent = simulate_ventilation(rng, site, ops, hazards.gas, start_tod)
         clean[:, column["ch4_face"]] = vent.ch4_face
         clean[:, column["ch4_return"]] = vent.ch4_return
         clean[:, column["airflow_face"]] = vent.airflow_face
         clean[:, column["o2_face"]] = vent.o2_face
         clean[:, column["barometric_pressure"]] = vent.barometer_hpa
         self._belt_entry(rng, ops, start_tod, hazards.fire, clean)
-        self._machines(rng, ops, hazards, clean)
         strata = simulate_strata(rng, site, ops, hazards.strata)
         clean[:, column["roof_convergence"]] = strata.convergence_mm
         clean[:, column["rock_pressure"]] = strata.rock_pressure_mpa
@@ -218,6 +228,9 @@ class HazardScenarioGenerator:
         writer = LogWriter(rng, site, n)
         writer.routine(ops, vent.ch4_face)
         self._hazard_logs(writer, hazards)
+        for machine, trip_s in trips.items():
+            if trip_s is not None:
+                writer.trip(machine, trip_s)
 
         crossings = all_crossings(clean, self.rules)
         events, active = self._truth(n, hazards, crossings)
@@ -328,7 +341,10 @@ class HazardScenarioGenerator:
         clean[:, CHANNEL_INDEX["smoke_belt"]] = smoke
         clean[:, CHANNEL_INDEX["temp_belt"]] = temperature
 
-    def _machines(self, rng: np.random.Generator, ops: Operations, hazards: _Hazards, clean: F64) -> None:
+    def _machines(
+        self, rng: np.random.Generator, ops: Operations, hazards: _Hazards, clean: F64
+    ) -> dict[str, float | None]:
+        """Fills the vibration and bearing channels; returns when each machine's protection tripped it."""
         site = self.site
         n = clean.shape[0]
         t = np.arange(n)
@@ -337,6 +353,7 @@ class HazardScenarioGenerator:
             if effect.kind == "fan_stop":
                 fan_running &= ~((t >= effect.onset_s) & (t < effect.end_s))
         degradation = hazards.degradation
+        trips: dict[str, float | None] = {}
         machines: tuple[tuple[str, VibrationZones, Any, F64, float], ...] = (
             ("fan", FAN_ZONES, fan_running, np.ones(n), 0.0),
             ("belt_drive", BELT_DRIVE_ZONES, ops.belt_running, ops.belt_load, 0.5),
@@ -353,6 +370,8 @@ class HazardScenarioGenerator:
             )
             clean[:, CHANNEL_INDEX[f"vib_{machine}"]] = signals.vibration_mm_s
             clean[:, CHANNEL_INDEX[f"bearing_temp_{machine}"]] = signals.bearing_temp_c
+            trips[machine] = signals.trip_s
+        return trips
 
     def _hazard_logs(self, writer: LogWriter, hazards: _Hazards) -> None:
         for effect in hazards.gas:

@@ -193,6 +193,19 @@ class LogWriter:
             kind=LogKind.MAINTENANCE,
         )
 
+    def trip(self, machine: str, trip_s: float) -> None:
+        site = self.site
+        name = site.belt_drive if machine == "belt_drive" else site.fan
+        location = site.belt_drive_location if machine == "belt_drive" else site.face
+        self.maybe(
+            0.9,
+            trip_s + self.rng.uniform(1.0, 15.0) * 60.0,
+            f"{name} tripped on high vibration, locked out",
+            equipment=name,
+            location=location,
+            kind=LogKind.OPERATION,
+        )
+
     def strata(self, onset_s: float, lead_s: float) -> None:
         rng, site = self.rng, self.site
         where = site.roof_sensor_location

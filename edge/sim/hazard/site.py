@@ -14,7 +14,7 @@ Sources and reasoning for the ranges (SI units; concentrations in %vol as the ru
   peaks of a few tenths per cut, and the odd cut of a gassy seam touches the 1.0 % alert (what the alert is for).
 * Return leakage 30-100 % of the face quantity: air reaching the return split through stoppings and the
   crosscuts inby the last open one adds to the face air.
-* Rib make into the return sized to add 0.05-0.25 %vol to it; goaf void communicating with the return 2e4-2e5 m3
+* Rib make into the return sized to add 0.05-0.25 %vol to it; goaf void communicating with the return 5e4-5e5 m3
   at 20-80 % CH4 (gob gas is mostly methane in a gassy seam): a worked-out area
   "breathes" when the barometer falls (outflow = V * (-dP/dt) / P, ideal gas at constant temperature).
 * Belt air velocity 0.8-3.0 m/s (160-590 fpm): typical belt entries (75.351 spacing rules distinguish < 50,
@@ -163,7 +163,7 @@ class SiteParams:
             face_background_vol_percent=background,
             cutting_peak_vol_percent=cutting_peak,
             return_rib_make_m3s=rib_make,
-            goaf_volume_m3=float(math.exp(rng.uniform(math.log(2e4), math.log(2e5)))),
+            goaf_volume_m3=float(math.exp(rng.uniform(math.log(5e4), math.log(5e5)))),
             goaf_ch4_fraction=float(rng.uniform(0.20, 0.80)),
             belt_air_velocity_ms=float(rng.uniform(0.8, 3.0)),
             co_ambient_ppm=float(np.round(rng.uniform(0.0, 5.0))),

@@ -29,8 +29,8 @@ Hazard events (``gas_event``) and their sources or reasoning:
 * ``outburst``: 20-3,000 m3 of methane (log-uniform) released in seconds to minutes (rise 5-60 s, decay 1-15 min);
   half are preceded by 10-30 min of erratic extra emission, half come with no warning at all. Small ones never
   reach a limit; large ones cross the alarm within a minute or two (little lead time is possible, by design).
-* ``goaf_surge``: a storm front drops the barometer 4-12 hPa over 0.5-2.5 h (a severe, fast fall) and a large goaf
-  breathes methane into the return split.
+* ``goaf_surge``: a storm front drops the barometer by 1-4 hPa/h for 1.5-3.5 h (1 hPa/h is a fast fall, 3-4 hPa/h
+  a deep storm's) and a large goaf breathes methane into the return split; a small goaf barely shows it.
 """
 
 from __future__ import annotations
@@ -131,11 +131,12 @@ def gas_event(
         end = min(float(n), onset_s + 5 * decay)
         params = {"volume_m3": volume, "rise_s": rise, "decay_s": decay, "precursor": precursor}
     else:  # goaf_surge
-        drop = float(rng.uniform(4.0, 12.0))
-        duration = float(rng.uniform(0.5, 2.5)) * 3600.0
+        rate_hpa_h = float(rng.uniform(1.0, 4.0))
+        duration = float(rng.uniform(1.5, 3.5)) * 3600.0
+        drop = rate_hpa_h * duration / 3600.0
         baro = -drop * _ramp(n, onset_s, duration)
         end = min(float(n), onset_s + duration)
-        params = {"pressure_drop_hpa": drop, "fall_s": duration}
+        params = {"pressure_drop_hpa": drop, "fall_s": duration, "fall_rate_hpa_h": rate_hpa_h}
     return GasEffect(
         kind=kind,
         onset_s=onset_s,
