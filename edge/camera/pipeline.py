@@ -8,6 +8,7 @@ replays, tests and benchmarks.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,11 +64,14 @@ class CameraAnalyser:
         )
         self._snapshots = snapshots
         self._last_counts = (0, 0, 0)
+        # observe() runs on the capture thread, idle() on the event loop: both touch the health monitor.
+        self._health_lock = threading.Lock()
 
     def observe(self, frame: CapturedFrame) -> Observation:
         grey = analysis_grey(frame.image)
-        self.health.observe(frame.t_mono, grey)
-        report = self.health.report(frame.t_mono)
+        with self._health_lock:
+            self.health.observe(frame.t_mono, grey)
+            report = self.health.report(frame.t_mono)
         # While someone is tracked, keep looking even if they stand still: the episode must not stall.
         gate = self.gate.decide(frame.t_mono, grey, force=self.violations.active_tracks > 0)
         return Observation(frame, report, gate)
@@ -107,4 +111,6 @@ class CameraAnalyser:
 
     def idle(self, t_mono: float) -> tuple[HealthReport, CameraFeatures]:
         """At a sampling instant without a new frame: the health now and a masked feature row."""
-        return self.health.report(t_mono), missing_frame(self.config.id, t_mono)
+        with self._health_lock:
+            report = self.health.report(t_mono)
+        return report, missing_frame(self.config.id, t_mono)
