@@ -23,6 +23,8 @@ Model inputs at decision time ``t`` (the windows end at ``t`` inclusive, nothing
 * text: the newest ``TEXT_MAX_ENTRIES`` entries of the last ``TEXT_WINDOW_S`` seconds, each with its age in
   seconds; none is a valid input (masked modality).
 
+``edge.hazard.features`` cuts exactly these inputs from the streams; use it rather than re-implementing them.
+
 Outputs (heads): hazard identification (multi-label over ``HazardType``), the risk that a statutory threshold is
 crossed within each of ``RISK_HORIZONS_S``, and the face methane forecast at ``FORECAST_HORIZONS_S``.
 
@@ -153,6 +155,7 @@ _STATUTORY_TEMPLATES: Mapping[str, Mapping[str, str]] = {
     },
 }
 JURISDICTIONS: tuple[str, ...] = tuple(_STATUTORY_TEMPLATES)
+STATUTORY_CHANNELS: tuple[str, ...] = ("ch4_face", "ch4_return", "o2_face", "co_belt")
 
 
 def statutory_rules(jurisdiction: str, *, co_ambient_ppm: float) -> dict[str, RuleTemplate]:

@@ -14,7 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.hazard.contract import CHANNEL_INDEX, REFERENCE_LIMITS
+from edge.hazard.contract import (
+    CHANNEL_INDEX,
+    FORECAST_HORIZONS_S,
+    REFERENCE_LIMITS,
+    RISK_HORIZONS_S,
+    STATUTORY_CHANNELS,
+)
 from edge.rules.jurisdictions import RuleTemplate
 from edge.rules.signals import Direction, Priority, SignalClass
 from edge.rules.thresholds import Threshold
@@ -104,4 +110,26 @@ def within_horizon(event_times: Sequence[float], n: int, horizons_s: Sequence[in
     next_time = np.where(has_next, times[np.minimum(nxt, times.shape[0] - 1)], np.inf)
     for k, horizon in enumerate(horizons_s):
         out[:, k] = next_time - t <= horizon
+    return out
+
+
+def risk_labels(
+    crossings: Mapping[str, Mapping[str, Sequence[float]]],
+    n: int,
+    *,
+    level: str = "alarm",
+    horizons_s: Sequence[int] = RISK_HORIZONS_S,
+) -> NDArray[np.bool_]:
+    """``(n, len(horizons))``: a statutory ``level`` activation on any statutory channel within each horizon."""
+    times = [t for channel in STATUTORY_CHANNELS for t in crossings.get(channel, {}).get(level, [])]
+    return within_horizon(times, n, horizons_s)
+
+
+def forecast_targets(clean_series: F64, horizons_s: Sequence[int] = FORECAST_HORIZONS_S) -> F64:
+    """``(n, len(horizons))``: the clean value ``h`` seconds ahead (NaN past the end of the episode)."""
+    n = clean_series.shape[0]
+    out = np.full((n, len(horizons_s)), np.nan)
+    for k, horizon in enumerate(horizons_s):
+        if horizon < n:
+            out[: n - horizon, k] = clean_series[horizon:]
     return out
