@@ -10,6 +10,7 @@ from edge.hazard.contract import CAMERA_FIELDS, CHANNEL_INDEX, CHANNEL_NAMES, HA
 from edge.readings import Quality, Reading
 from edge.rules.thresholds import PointRules, RuleEngine
 from edge.sim.hazard.generator import HAZARD_KINDS, HazardScenarioGenerator
+from edge.sim.mine_layout import LayoutParams
 
 
 def test_same_seed_same_arrays_different_seed_different() -> None:
@@ -137,3 +138,11 @@ def test_bad_arguments_are_named() -> None:
         generator().hazard_episode(0, HazardType.GAS_ACCUMULATION, "meteor")
     with pytest.raises(ValueError, match="index must be >= 0"):
         generator().normal_day(-1)
+
+
+def test_a_given_layout_overrides_the_seeded_geometry() -> None:
+    custom = LayoutParams(entries=4, crosscuts=12)
+    gen = HazardScenarioGenerator(seed=1, layout_seed=5, layout_params=custom, params=short_params())
+    assert gen.layout.params == custom
+    assert gen.describe()["layout_params"]["entries"] == 4
+    assert gen.normal_day(0).site["face"] in gen.layout.faces

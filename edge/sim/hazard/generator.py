@@ -40,7 +40,7 @@ from edge.sim.hazard.people import ViolationEvent, simulate_camera, violation_ev
 from edge.sim.hazard.site import SiteParams, layout_params_for_seed
 from edge.sim.hazard.strata import StrataEvent, simulate_strata, strata_event
 from edge.sim.hazard.ventilation import GasEffect, gas_event, simulate_ventilation
-from edge.sim.mine_layout import MineLayout
+from edge.sim.mine_layout import LayoutParams, MineLayout
 
 GENERATOR_VERSION = "1.0"
 
@@ -122,7 +122,10 @@ class HazardScenarioGenerator:
         layout_seed: int = 0,
         jurisdiction: str = "us_msha_coal",
         params: GeneratorParams | None = None,
+        layout_params: LayoutParams | None = None,
     ) -> None:
+        """``layout_params`` overrides the geometry that ``layout_seed`` would give (the site constants are still
+        drawn from ``layout_seed``), e.g. to generate for a real mine's layout."""
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if jurisdiction not in JURISDICTIONS:
@@ -131,7 +134,7 @@ class HazardScenarioGenerator:
         self.layout_seed = layout_seed
         self.jurisdiction = jurisdiction
         self.params = params or GeneratorParams()
-        self.layout = MineLayout(layout_params_for_seed(layout_seed))
+        self.layout = MineLayout(layout_params or layout_params_for_seed(layout_seed))
         self.site = SiteParams.draw(self.layout, layout_seed)
         self.rules = statutory_rules(jurisdiction, co_ambient_ppm=self.site.co_ambient_ppm)
 
