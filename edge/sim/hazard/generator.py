@@ -335,6 +335,8 @@ class HazardScenarioGenerator:
         tod = (start_tod + np.arange(n)) % DAY_S
         # Intake air carries a damped echo of the surface day (a few tenths of a degree at the section).
         temperature = site.air_temperature_c + 0.4 * np.sin(2 * math.pi * (tod / DAY_S - 0.3))
+        # The drive's motors and gearbox (~2 % losses of a few hundred kW) warm the belt air by a few tenths of a
+        # degree, with the airway's thermal lag of about half an hour.
         temperature = temperature + first_order(ops.belt_running.astype(np.float64) * 0.3, 1800.0, 0.3)
         if fire is not None:
             co = co + fire.co_ppm

@@ -2,8 +2,9 @@
 
 Routine entries (all episodes): the pre-shift examination before each shift (30 CFR 75.360 asks for one within 3 h
 before a shift) with the examiner's hand-held methane reading, an on-shift examination in production shifts
-(75.362), belt start/stop, and 2-6 maintenance entries a day -- some of which use the very words of a fault
-("noise on belt drive 2 checked, guard bolt tightened"): a model must not fire on a word.
+(75.362), belt start/stop, and 2-6 maintenance entries a day -- a third of which use the very words of a hazard
+about something that was found harmless or fixed ("bearing noisy on belt drive 2, greased, noise gone"): a model
+must not fire on a word.
 
 Hazard entries are written with a probability and a delay (people notice a smell or a noise some time after it
 starts, sometimes never; some are written only after the event, e.g. a door found open and closed), so text
@@ -91,6 +92,12 @@ class LogWriter:
             (f"door at {site.doors[0]} adjusted, closes properly", "", site.doors[0]),
             (f"roof bolted at {site.face}, conditions normal", "", site.face),
             (f"small rib sloughing at {crosscut}, scaled down", "", site.roof_sensor_location),
+            # The words of a hazard about something that was not one (found and fixed, or harmless):
+            (f"bearing noisy on {site.belt_drive}, greased, noise gone", site.belt_drive, site.belt_drive_location),
+            (f"{site.fan} running rough after restart, settled", site.fan, site.face),
+            (f"smell of hot rubber near {crosscut}: seized idler replaced", site.belt_drive, site.co_sensor_location),
+            (f"roof working at {site.roof_sensor_location} after cut, bolted, stable", "", site.roof_sensor_location),
+            (f"methane 0.8 % on handheld at {site.face} during cut, cleared", "", site.face),
         )
         for t in poisson_times(rng, rng.uniform(2.0, 6.0) / DAY_S, float(self.n)):
             text, equipment, location = routine[int(rng.integers(len(routine)))]

@@ -179,6 +179,7 @@ def simulate_ventilation(
     n = ops.shift.shape[0]
     q0 = site.face_airflow_m3s
     air_factor = ops.door_air_factor * ops.fan_blip_factor
+    # Desorption from the ribs and the face wanders slowly (+-8 % over half-hours) even when nothing is cut.
     face_make = site.face_make_m3s * (1.0 + smooth_noise(rng, n, sigma=0.08, period_s=1800.0))
     face_make += ops.cut_make_vol_percent / 100.0 * q0
     return_make = np.full(n, site.return_rib_make_m3s)
@@ -200,6 +201,7 @@ def simulate_ventilation(
     c_face = box_model(face_make, face_air, site.face_volume_m3, c_in, c_face0)
 
     dp_dt = np.gradient(baro) * PA_PER_HPA  # Pa/s
+    # The goaf answers the barometer through the caved rock with a lag (~10 min); gas leaves only on a fall.
     outflow = np.maximum(-first_order(dp_dt, 600.0, float(dp_dt[0])), 0.0)
     goaf_make = outflow * site.goaf_volume_m3 / (baro * PA_PER_HPA) * site.goaf_ch4_fraction
     return_target_make = face_air * c_face + leak * c_in + return_make + goaf_make
