@@ -142,9 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if hazard is HazardType.GAS_ACCUMULATION and event.deadline_rule == "ch4_face:alarm":
                     gas_possible.append((event.deadline_s - event.onset_s) / 60.0)
                     warn = trend_warnings(episode.channel("ch4_face"))
-                    hits = np.flatnonzero(warn[int(event.onset_s) : int(event.deadline_s) + 1])
+                    start = int(event.onset_s)
+                    hits = np.flatnonzero(warn[start : int(event.deadline_s) + 1])
                     if hits.shape[0]:
-                        gas_lead.append((event.deadline_s - event.onset_s - hits[0]) / 60.0)
+                        gas_lead.append(float(event.deadline_s - (start + int(hits[0]))) / 60.0)
                     else:
                         gas_missed += 1
             q = quantiles(spans)
