@@ -13,6 +13,7 @@ Prints (and writes ``benchmarks/results/hazard_generate.json``):
   The real baseline belongs to the evaluation (issue 5, later items).
 
     python -m benchmarks.hazard_generate [--episodes-per-kind 30] [--normal-days 20] [--seed 7] [--layouts 4]
+        [--results-dir DIR]
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--normal-days", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--layouts", type=int, default=4, help="mines (layout seeds 0..N-1) to spread episodes over")
+    parser.add_argument("--results-dir", type=Path, help="where the JSON goes (default benchmarks/results)")
     args = parser.parse_args(argv)
     generators = [HazardScenarioGenerator(seed=args.seed, layout_seed=layout) for layout in range(args.layouts)]
     generators[0]
@@ -219,8 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(f"\nlinear-trend check on gas events that reach the face alarm: {trend}")
     print(f"\n{NOISE_NOTE}")
+    arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     write_result(
-        NAME, {"speed": speed, "kinds": kinds, "normal_days": normal, "trend_check": trend, "args": vars(args)}
+        NAME,
+        {"speed": speed, "kinds": kinds, "normal_days": normal, "trend_check": trend, "args": arguments},
+        results_dir=args.results_dir,
     )
     return 0
 
