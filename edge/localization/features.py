@@ -10,8 +10,9 @@ the window's time axis would lie). The target is the pillar ``horizon`` records 
 Two feature sets:
 
 - ``PAPER``: what the paper's model sees per step: speed (m/s), direction (degrees clockwise from north, as
-  in the records) and time as *hour of day* (fractional hours of the record's UTC clock time). The paper
-  converted its seconds timestamp to hours of the (09:00-17:00) shift's clock, which is this. No pillar or
+  in the records) and time as *hour of day* (fractional hours of the mine's local clock: ``timezone``, UTC by
+  default). The paper converted its seconds timestamp to hours of the (09:00-17:00) shift's clock, which is
+  this. No pillar or
   position information of any kind (the leakage guard in the tests checks it).
 - ``EXTENDED``: ours, everything the records allow: speed, sin/cos of direction, velocity components,
   hour of day, role one-hot, the last-known pillar of each step (its centre from the layout, so a model can
@@ -27,7 +28,9 @@ because the "ours" model reads them as coordinates / indices (see ``raw_feature_
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +50,43 @@ DAY_S = 86_400.0
 
 RAW_PREFIX = "geo_"
 PILLAR_INDEX_FEATURE = "pillar_idx"
+
+
+def check_timezone(name: str) -> dt.tzinfo:
+    """The mine's time zone by IANA name ("UTC", "Australia/Sydney", ...), or a ValueError saying what is allowed."""
+    if name == "UTC":
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as 'UTC', 'Australia/Sydney' or 'America/Denver' "
+            "(the system's tz database, package tzdata)"
+        ) from None
+
+
+# Every UTC offset in use is a multiple of 15 minutes and changes on a quarter hour: one lookup per quarter
+# hour of the data gives each record its offset, daylight saving included, without a per-record call.
+_OFFSET_STEP_S = 900.0
+
+
+def local_clock(t: NDArray[np.float64], timezone: str = "UTC") -> NDArray[np.float64]:
+    """Epoch seconds as seconds on the mine's local wall clock (``mod DAY_S`` is the local time of day).
+
+    Hour of day and shift days follow the local clock: a mine's 07:00 shift is 07:00 in its records whatever
+    the offset, and a day shift is not cut in two at UTC midnight."""
+    zone = check_timezone(timezone)
+    if zone is dt.UTC or t.size == 0:
+        return t
+    buckets = np.floor(t / _OFFSET_STEP_S)
+    unique, inverse = np.unique(buckets, return_inverse=True)
+    offsets = np.array([_utc_offset_s(float(b) * _OFFSET_STEP_S, zone) for b in unique], dtype=np.float64)
+    return np.asarray(t + offsets[inverse], dtype=np.float64)
+
+
+def _utc_offset_s(epoch_s: float, zone: dt.tzinfo) -> float:
+    offset = dt.datetime.fromtimestamp(epoch_s, tz=zone).utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
 
 
 class FeatureSet(enum.StrEnum):
@@ -254,8 +294,11 @@ def step_features(
     layout: MineLayout | None = None,
     contacts: ContactsLike | None = None,
     labels: list[str] | None = None,
+    timezone: str = "UTC",
 ) -> StepFeatures:
-    """The features of every record; training windows and the gateway's live windows both cut from these."""
+    """The features of every record; training windows and the gateway's live windows both cut from these.
+
+    ``timezone`` is the mine's local clock (IANA name): hour of day and shift days are read on it."""
     features = FeatureSet(features)
     # Sort by miner, then time; everything below is per sorted record.
     miner_raw = np.asarray([str(m) for m in records.miner])
@@ -284,7 +327,8 @@ def step_features(
     remap = np.array([lindex.get(p, -1) for p in rec_labels], dtype=np.int64)
     pillar = remap[np.asarray(records.pillar, dtype=np.int64)[order]]
 
-    shift_day = np.floor(t / DAY_S).astype(np.int64)
+    local_t = local_clock(t, timezone)
+    shift_day = np.floor(local_t / DAY_S).astype(np.int64)
     shift = shift_day - (shift_day.min() if shift_day.size else 0)
     seg = _segments(miner_code, shift, t)
 
@@ -296,7 +340,7 @@ def step_features(
         cols.append(values)
 
     rad = np.deg2rad(direction)
-    hour = np.mod(t, DAY_S) / 3600.0
+    hour = np.mod(local_t, DAY_S) / 3600.0
     if features is FeatureSet.PAPER:
         add("speed", speed)
         add("direction_deg", direction)
@@ -396,9 +440,10 @@ def latest_windows(
     labels: list[str],
     layout: MineLayout | None = None,
     contacts: ContactsLike | None = None,
+    timezone: str = "UTC",
 ) -> LatestWindows:
     """The most recent complete window of each miner (same features as training, no target needed)."""
-    f = step_features(records, features=features, layout=layout, contacts=contacts, labels=labels)
+    f = step_features(records, features=features, layout=layout, contacts=contacts, labels=labels, timezone=timezone)
     n = f.t.shape[0]
     if n == 0:
         return LatestWindows(np.zeros((0, window, len(f.names)), np.float32), [], [], np.zeros(0), f.names)
@@ -426,6 +471,7 @@ def build_windows(
     contacts: ContactsLike | None = None,
     stride: int = 1,
     labels: list[str] | None = None,
+    timezone: str = "UTC",
 ) -> WindowSet:
     """Windows of ``window`` records and the pillar ``horizon`` records after the last one.
 
@@ -436,7 +482,7 @@ def build_windows(
     """
     if window < 1 or horizon < 1 or stride < 1:
         raise ValueError(f"window, horizon and stride must be >= 1, got {window}, {horizon}, {stride}")
-    f = step_features(records, features=features, layout=layout, contacts=contacts, labels=labels)
+    f = step_features(records, features=features, layout=layout, contacts=contacts, labels=labels, timezone=timezone)
     seg, pillar, t, xs, ys = f.seg, f.pillar, f.t, f.x, f.y
     # Window ends e: at least window-1 records of the same segment before, the target e+horizon in it too.
     n = t.shape[0]

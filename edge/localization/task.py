@@ -20,7 +20,7 @@ from edge.clock import Clock
 from edge.inference.model import LoadedModel
 from edge.inference.worker import InferenceOverloaded, InferenceWorker
 from edge.localization.columns import Contacts, Records
-from edge.localization.features import FeatureSet, latest_windows
+from edge.localization.features import FeatureSet, check_timezone, latest_windows
 from edge.localization.records import ContactRecord, MovementRecord, TrackStore
 from edge.sim.mine_layout import MineLayout
 
@@ -79,6 +79,12 @@ class LocalizationTask:
         params = model.manifest.parameters
         self.window = int(params["window"])
         self.features = FeatureSet(str(params["features"]))
+        # Manifests from before the parameter existed were all trained on UTC clocks.
+        self.timezone = str(params.get("timezone", "UTC"))
+        try:
+            check_timezone(self.timezone)
+        except ValueError as exc:
+            raise LocalizationContractError(f"model {model.manifest.name!r}: {exc}") from None
         self.feature_names = list(model.manifest.normalisation.features)
         self.uses_contacts = any(n.startswith("contact_") for n in self.feature_names)
         unknown = sorted(set(model.labels) - set(layout.pillar_ids))
@@ -109,6 +115,7 @@ class LocalizationTask:
             labels=list(self.model.labels),
             layout=self.layout,
             contacts=contacts,
+            timezone=self.timezone,
         )
         return live.miner_ids, self._align(live.feature_names, live.X)
 

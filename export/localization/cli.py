@@ -132,7 +132,15 @@ def _export(fitted: Any, meta: dict[str, Any], calibration: NDArray[np.float32],
         str(k): v for k, v in meta.get("metrics", {}).items() if isinstance(v, float | str)
     }
     params = {k: v for k, v in meta.get("config", {}).items() if isinstance(v, float | int | str | bool)}
-    params.update({"window": int(meta["window"]), "horizon": int(meta["horizon"]), "features": str(meta["features"])})
+    params.update(
+        {
+            "window": int(meta["window"]),
+            "horizon": int(meta["horizon"]),
+            "features": str(meta["features"]),
+            # The gateway reads hour of day and shift days on the clock the model was trained on.
+            "timezone": str(meta.get("timezone", "UTC")),
+        }
+    )
     req = ExportRequest(
         model=fitted.module,
         name=str(meta["name"]),
@@ -154,6 +162,16 @@ def _export(fitted: Any, meta: dict[str, Any], calibration: NDArray[np.float32],
     return True
 
 
+def _timezone_arg(value: str) -> str:
+    from edge.localization.features import check_timezone  # noqa: PLC0415
+
+    try:
+        check_timezone(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     import torch  # noqa: PLC0415
 
@@ -166,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     records_path = _records_path(data)
     from export.localization import dataset  # noqa: PLC0415
 
-    records = dataset.load_records(records_path)
+    records = dataset.load_records(records_path, timezone=args.timezone)
     layout = None
     if (data / "layout.json").exists():
         from edge.sim.mine_layout import MineLayout  # noqa: PLC0415
@@ -182,6 +200,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         layout=layout,
         contacts=contacts if features is FeatureSet.EXTENDED else None,
         stride=args.stride,
+        timezone=args.timezone,
     )
     log.info(
         "%d windows of %d x %d features from %s (%.1f s)",
@@ -236,6 +255,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": name,
         "features": str(features),
+        "timezone": args.timezone,
         "feature_names": ws.feature_names,
         "labels": ws.labels,
         "window": ws.window,
@@ -275,7 +295,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     fitted, meta = load_checkpoint(Path(args.model_dir) / CHECKPOINT)
     data = Path(meta["records"]).parent if args.data is None else Path(args.data)
-    records = dataset.load_records(Path(meta["records"]) if args.data is None else data / Path(meta["records"]).name)
+    timezone = str(meta.get("timezone", "UTC"))
+    records = dataset.load_records(
+        Path(meta["records"]) if args.data is None else data / Path(meta["records"]).name, timezone=timezone
+    )
     layout = None
     if (data / "layout.json").exists():
         from edge.sim.mine_layout import MineLayout  # noqa: PLC0415
@@ -292,6 +315,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         contacts=contacts if features is FeatureSet.EXTENDED else None,
         stride=int(meta.get("stride", 1)),
         labels=list(meta["labels"]),
+        timezone=timezone,
     )
     if ws.feature_names != meta["feature_names"]:
         raise SystemExit(f"features rebuilt from {data} differ from the model's: {ws.feature_names}")
@@ -321,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", type=Path, required=True, help="directory with records.csv [contacts.csv layout.json]")
     t.add_argument("--model", choices=("paper_cnn_lstm", "lstm_only", "ours"), default="ours")
     t.add_argument("--features", choices=("paper", "extended"), help="default: paper for paper_cnn_lstm")
+    t.add_argument(
+        "--timezone",
+        type=_timezone_arg,
+        default="UTC",
+        help="the mine's clock, an IANA name (default UTC): zoneless timestamps in the records are read on it, "
+        "and hour of day and shift days follow it, here and on the gateway",
+    )
     t.add_argument("--window", type=int, default=20)
     t.add_argument("--horizon", type=int, default=1)
     t.add_argument("--stride", type=int, default=4, help="keep every n-th window of a track (default 4)")

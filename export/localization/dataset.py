@@ -13,7 +13,8 @@ Contacts with fixed gateways: ``miner_id,gateway_id,t_start,t_end``.
 Timestamps written: ISO-8601 UTC, ``2026-01-05T09:00:05Z`` (milliseconds only when a time has a fraction).
 Timestamps accepted:
 - ISO-8601 with ``Z`` or an offset (converted to UTC), ``T`` or a space between date and time, optional
-  fraction; a time without a zone is read as UTC;
+  fraction; a time without a zone is read on the mine's clock (``timezone``, an IANA name; UTC by default),
+  daylight saving included;
 - a plain number: seconds (epoch seconds, or seconds from the start of a simulation as in the paper's raw data);
 - a number with an ``h`` suffix (``9.25h``): hours, the paper's converted timestamps; read as hours after
   1970-01-01T00:00Z, i.e. only their differences and time of day mean something.
@@ -47,6 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.localization.columns import Contact, Contacts, Records, natural_key
+from edge.localization.features import check_timezone
 
 RecordFormat = Literal["paper", "extended"]
 PAPER_COLUMNS = ("Miner ID", "Speed", "Direction", "Timestamp", "Location (Pillar ID)")
@@ -168,12 +170,14 @@ def dataset_sha256(path: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- reading
-def load_records(path: Path, *, pillar_labels: Sequence[str] | None = None) -> Records:
+def load_records(path: Path, *, pillar_labels: Sequence[str] | None = None, timezone: str = "UTC") -> Records:
     """``read_records`` without the report (the report is still worth printing: see ``read_records``)."""
-    return read_records(path, pillar_labels=pillar_labels)[0]
+    return read_records(path, pillar_labels=pillar_labels, timezone=timezone)[0]
 
 
-def read_records(path: Path, *, pillar_labels: Sequence[str] | None = None) -> tuple[Records, CleaningReport]:
+def read_records(
+    path: Path, *, pillar_labels: Sequence[str] | None = None, timezone: str = "UTC"
+) -> tuple[Records, CleaningReport]:
     """Records of a CSV file in either format, cleaned, sorted by miner then time, and what was dropped.
 
     ``pillar_labels`` fixes the pillar label table (e.g. ``MineLayout.pillar_ids``): rows naming another
@@ -181,6 +185,7 @@ def read_records(path: Path, *, pillar_labels: Sequence[str] | None = None) -> t
     (``p2`` before ``p10``).
     """
     name = str(path)
+    zone = check_timezone(timezone)
     header, rows, line_numbers = _read_csv(path)
     fmt, index = _detect_format(name, header)
     n = len(rows)
@@ -206,7 +211,7 @@ def read_records(path: Path, *, pillar_labels: Sequence[str] | None = None) -> t
     for canonical in ("x", "y"):  # empty is allowed (NaN); an explicit inf is not a position
         if canonical in numbers:
             mark(np.isinf(numbers[canonical]), "non_finite")
-    t, bad_t = _parse_timestamps(raw["t"])
+    t, bad_t = _parse_timestamps(raw["t"], zone)
     mark(bad_t | ~np.isfinite(t), "bad_timestamp")
     with np.errstate(invalid="ignore"):
         mark(numbers["speed"] < 0, "negative_speed")
@@ -376,15 +381,16 @@ def _parse_numbers(values: list[str], *, empty_is_nan: bool) -> tuple[NDArray[np
     return parsed, bad
 
 
-def _parse_timestamps(values: list[str]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+def _parse_timestamps(values: list[str], zone: dt.tzinfo = dt.UTC) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     n = len(values)
     try:  # fast path: every value a number of seconds
         return np.array(values, dtype=np.float64), np.zeros(n, dtype=np.bool_)
     except ValueError:
         pass
-    try:  # fast path: every value ISO-8601 in UTC ("Z" or no zone)
+    try:  # fast path: every value ISO-8601 in UTC ("Z", or no zone on a UTC mine clock)
         stripped = [v[:-1] if v.endswith(("Z", "z")) else v for v in values]
-        if all("+" not in v[10:] and v[10:].count("-") == 0 for v in stripped):
+        utc = zone is dt.UTC or all(v.endswith(("Z", "z")) for v in values)
+        if utc and all("+" not in v[10:] and v[10:].count("-") == 0 for v in stripped):
             stamps = np.array(stripped, dtype="datetime64[us]")
             if not np.isnat(stamps).any():
                 return stamps.astype(np.int64).astype(np.float64) / 1e6, np.zeros(n, dtype=np.bool_)
@@ -393,7 +399,7 @@ def _parse_timestamps(values: list[str]) -> tuple[NDArray[np.float64], NDArray[n
     seconds = np.full(n, np.nan)
     bad = np.zeros(n, dtype=np.bool_)
     for k, v in enumerate(values):
-        parsed = _parse_one_timestamp(v)
+        parsed = _parse_one_timestamp(v, zone)
         if parsed is None:
             bad[k] = True
         else:
@@ -401,7 +407,7 @@ def _parse_timestamps(values: list[str]) -> tuple[NDArray[np.float64], NDArray[n
     return seconds, bad
 
 
-def _parse_one_timestamp(value: str) -> float | None:
+def _parse_one_timestamp(value: str, zone: dt.tzinfo = dt.UTC) -> float | None:
     if not value:
         return None
     if _HOURS.match(value):
@@ -418,5 +424,5 @@ def _parse_one_timestamp(value: str) -> float | None:
     except ValueError:
         return None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.UTC)
+        stamp = stamp.replace(tzinfo=zone)
     return stamp.timestamp()

@@ -135,6 +135,20 @@ async def test_a_model_for_another_layout_is_refused(model_dir: Path, tmp_path: 
         LocalizationTask(model, layout=small, clock=FakeClock())
 
 
+async def test_the_task_reads_hours_on_the_clock_the_model_was_trained_on(model_dir: Path) -> None:
+    layout = MineLayout.load(model_dir / "layout.json")
+    model = load_model(model_dir)
+    for timezone, expected in ((None, "UTC"), ("Australia/Perth", "Australia/Perth")):
+        if timezone is not None:
+            model.manifest.parameters["timezone"] = timezone
+        task = LocalizationTask(model, layout=layout, clock=FakeClock())
+        assert task.timezone == expected  # a manifest without the parameter was trained on UTC
+        await task.worker.close()
+    model.manifest.parameters["timezone"] = "Mars/Olympus"
+    with pytest.raises(LocalizationContractError, match="unknown time zone 'Mars/Olympus'"):
+        LocalizationTask(model, layout=layout, clock=FakeClock())
+
+
 def _free_port() -> int:
     import socket
 
