@@ -85,6 +85,9 @@ class RunOptions:
     seed: int = 0
     epochs: int = 30
     max_minutes: float = 1.0
+    # Learned predictors trained without the time cap (to early stopping or the epoch cap): their figures
+    # then do not depend on how busy the machine was.
+    uncapped: tuple[str, ...] = ()
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,7 +126,7 @@ def make_predictor(name: str, prep: Prepared, opts: RunOptions) -> Predictor:
             "move_weight": default_move_weight(name),
             "epochs": opts.epochs,
             "seed": opts.seed,
-            "max_minutes": opts.max_minutes,
+            "max_minutes": None if name in opts.uncapped else opts.max_minutes,
             "progress": False,
         }
         kwargs.update(opts.train_overrides)
@@ -380,6 +383,7 @@ def evaluate_all(
             "seed": opts.seed,
             "epochs": opts.epochs,
             "max_minutes_per_fit": opts.max_minutes,
+            "uncapped": list(opts.uncapped),
             "window": window,
             "stride": stride,
             "target_windows": target_windows,
@@ -508,6 +512,7 @@ _RECIPE_KEYS = (
     "seed",
     "epochs",
     "max_minutes_per_fit",
+    "uncapped",
     "window",
     "stride",
     "target_windows",
@@ -571,6 +576,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-windows", type=int, help="pick each dataset's stride to give about this many windows")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--max-minutes", type=float, default=1.0, help="training time cap per fit")
+    p.add_argument(
+        "--uncapped",
+        nargs="+",
+        choices=LEARNED,
+        default=[],
+        help="learned predictors trained to early stopping or --epochs with no time cap (load-independent)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see main)")
     p.add_argument("--no-figures", action="store_true")
@@ -627,6 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         epochs=args.epochs,
         max_minutes=args.max_minutes,
+        uncapped=tuple(args.uncapped),
     )
     results, prepared = evaluate_all(
         dirs,
