@@ -30,7 +30,7 @@ def changed_fraction(previous: Image, current: Image, pixel_threshold: int) -> f
 class GateDecision:
     run_detector: bool
     motion_level: float  # changed fraction to the previous frame, 0-1 (the motion_level feature)
-    reason: str  # "motion", "refresh", "first", "forced", "disabled", "still"
+    reason: str  # "motion", "refresh", "first", "forced", "disabled", "still", "blocked"
 
 
 class MotionGate:
@@ -48,12 +48,15 @@ class MotionGate:
         """Share of sampled frames that reached the detector (1.0 before any frame)."""
         return self.frames_detected / self.frames_seen if self.frames_seen else 1.0
 
-    def decide(self, t_mono: float, grey: Image, *, force: bool = False) -> GateDecision:
-        """``force``: run whatever the motion (e.g. a person is being tracked and may be standing still)."""
+    def decide(self, t_mono: float, grey: Image, *, force: bool = False, blocked: bool = False) -> GateDecision:
+        """``force``: run whatever the motion (e.g. a person is being tracked and may be standing still).
+        ``blocked``: do not run (the camera is unusable); the motion level is still measured."""
         c = self._config
         level = 0.0 if self._previous is None else changed_fraction(self._previous, grey, c.pixel_threshold)
         self._previous = grey
         self.frames_seen += 1
+        if blocked:
+            return GateDecision(run_detector=False, motion_level=level, reason="blocked")
         if not c.enabled:
             reason = "disabled"
         elif self._last_detect_t is None:

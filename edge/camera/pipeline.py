@@ -33,8 +33,7 @@ class Observation:
 
     @property
     def run_detector(self) -> bool:
-        # Detections from a blind or frozen camera mean nothing, and a frozen one would repeat its last scene.
-        return self.gate.run_detector and self.health.usable
+        return self.gate.run_detector
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +65,19 @@ class CameraAnalyser:
         self._last_counts = (0, 0, 0)
         # observe() runs on the capture thread, idle() on the event loop: both touch the health monitor.
         self._health_lock = threading.Lock()
+        self._was_usable = True
 
     def observe(self, frame: CapturedFrame) -> Observation:
         grey = analysis_grey(frame.image)
         with self._health_lock:
             self.health.observe(frame.t_mono, grey)
             report = self.health.report(frame.t_mono)
-        # While someone is tracked, keep looking even if they stand still: the episode must not stall.
-        gate = self.gate.decide(frame.t_mono, grey, force=self.violations.active_tracks > 0)
+        # While someone is tracked, keep looking even if they stand still: the episode must not stall. After the
+        # camera recovers, look at once: the counts from before the outage are stale.
+        force = self.violations.active_tracks > 0 or not self._was_usable
+        # Detections from a blind or frozen camera mean nothing, and a frozen one would repeat its last scene.
+        gate = self.gate.decide(frame.t_mono, grey, force=force, blocked=not report.usable)
+        self._was_usable = report.usable
         return Observation(frame, report, gate)
 
     def complete(self, observation: Observation, detections: list[Detection] | None) -> FrameResult:

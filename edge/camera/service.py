@@ -55,6 +55,8 @@ class _Camera:
     replaced: int = 0  # observations replaced in the mailbox before the consumer took them
     analysed: int = 0
     detector_skipped: int = 0
+    detector_errors: int = 0
+    errors: int = 0
     latency_s: list[float] = field(default_factory=list)  # capture -> result, the newest 1000
 
 
@@ -67,6 +69,8 @@ class CameraStatus:
     detected_share: float
     replaced_in_mailbox: int
     detector_skipped: int
+    detector_errors: int
+    errors: int
     latency_p50_s: float | None
 
 
@@ -178,23 +182,37 @@ class CameraService:
                 self._health_changed(camera, report)
                 self._on_features(features)
                 continue
-            detections = None
-            if observation.run_detector and self._worker is not None:
+            try:
+                await self._process(camera, observation)
+            except Exception:  # one bad frame or a failing callback must not end this camera's task
+                camera.errors += 1
+                log = _log.exception if camera.errors == 1 else _log.debug
+                log("camera %s: analysing a frame failed (%d so far)", camera.config.id, camera.errors)
+
+    async def _process(self, camera: _Camera, observation: Observation) -> None:
+        detections = None
+        if observation.run_detector and self._worker is not None:
+            try:
                 detections = await self._worker.detect(observation.frame.image)
+            except Exception as exc:  # the model's failure: the frame counts as not analysed by the detector
+                camera.detector_errors += 1
+                if camera.detector_errors == 1:
+                    _log.error("camera %s: detector failed: %s", camera.config.id, exc)
+            else:
                 if detections is None:
                     camera.detector_skipped += 1
-            result = camera.analyser.complete(observation, detections)
-            camera.analysed += 1
-            camera.latency_s.append(self._clock.monotonic() - observation.frame.t_mono)
-            del camera.latency_s[:-1000]
-            self._health_changed(camera, observation.health)
-            if result.workers is not None:
-                for event in result.workers.events:
-                    self._on_event(event)
-                for ended in result.workers.ended:
-                    self._on_episode_end(ended)
-            self._on_features(result.features)
-            self._on_result(result)
+        result = camera.analyser.complete(observation, detections)
+        camera.analysed += 1
+        camera.latency_s.append(self._clock.monotonic() - observation.frame.t_mono)
+        del camera.latency_s[:-1000]
+        self._health_changed(camera, observation.health)
+        if result.workers is not None:
+            for event in result.workers.events:
+                self._on_event(event)
+            for ended in result.workers.ended:
+                self._on_episode_end(ended)
+        self._on_features(result.features)
+        self._on_result(result)
 
     def _health_changed(self, camera: _Camera, report: HealthReport) -> None:
         if report.conditions != camera.conditions:
@@ -222,6 +240,8 @@ class CameraService:
                     detected_share=camera.analyser.gate.detected_share,
                     replaced_in_mailbox=camera.replaced,
                     detector_skipped=camera.detector_skipped,
+                    detector_errors=camera.detector_errors,
+                    errors=camera.errors,
                     latency_p50_s=latencies[len(latencies) // 2] if latencies else None,
                 )
             )

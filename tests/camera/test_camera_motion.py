@@ -45,3 +45,13 @@ def test_disabled_gate_sends_every_frame() -> None:
     grey = analysis_grey(background())
     assert all(gate.decide(float(t), grey).run_detector for t in range(10))
     assert gate.detected_share == 1.0
+
+
+def test_a_blocked_frame_is_measured_but_not_sent_nor_counted_as_sent() -> None:
+    gate = MotionGate(MotionConfig())
+    scene = background()
+    gate.decide(0, analysis_grey(scene))
+    decision = gate.decide(1, analysis_grey(draw_worker(scene, 100, 200, helmet=True)), force=True, blocked=True)
+    assert (decision.run_detector, decision.reason) == (False, "blocked")
+    assert decision.motion_level > 0
+    assert (gate.frames_seen, gate.frames_detected) == (2, 1)

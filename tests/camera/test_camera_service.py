@@ -14,7 +14,9 @@ from edge.aio import within
 from edge.camera.config import CameraConfig
 from edge.camera.detector import load_detector
 from edge.camera.features import CameraFeatures
+from edge.camera.frames import Image
 from edge.camera.health import HealthCondition, HealthReport
+from edge.camera.objects import Detection
 from edge.camera.service import CameraService
 from edge.camera.violations import EpisodeEnded, HazardLevel, ViolationEvent, ViolationKind
 from edge.clock import SystemClock
@@ -94,3 +96,38 @@ async def test_two_cameras_one_replaying_a_violation_one_dead(tmp_path: Path) ->
     assert status["belt"].detected_share < 1
     assert status["dead"].capture["open_failures"] >= 2
     assert "no such video file" in status["dead"].capture["last_error"]
+
+
+async def test_a_failing_detector_does_not_stop_the_camera(tmp_path: Path) -> None:
+    scene = background(320, 240, seed=3)
+    video = write_video(tmp_path / "clip.avi", [draw_worker(scene, 40 + 10 * i, 210, helmet=False) for i in range(10)])
+    config = CameraConfig.model_validate({"id": "c1", "source": str(video), "replay_fps": 20, "sample_rate": 30})
+    calls = 0
+    features: list[CameraFeatures] = []
+    enough = asyncio.Event()
+
+    def broken(image: Image) -> list[Detection]:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("model runtime crashed")
+
+    def on_features(row: CameraFeatures) -> None:
+        if row.camera_valid:  # once the clip has ended, the camera's rows are masked
+            features.append(row)
+        if len(features) >= 10:
+            enough.set()
+
+    service = CameraService(
+        [config], detect=broken, zone_hazard=lambda c, z: "normal", clock=SystemClock(), on_features=on_features
+    )
+    await service.start()
+    try:
+        await within(enough.wait(), 10)
+        (status,) = service.status()
+    finally:
+        await service.close()
+    assert calls >= 5
+    assert status.detector_errors == calls
+    assert status.errors == 0
+    assert status.frames_analysed >= 10
+    assert all(f.persons_seen == 0 for f in features)
