@@ -7,6 +7,7 @@ from the detector repeats the last counts: the scene did not change, so neither 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,3 +71,13 @@ def camera_features(
 def missing_frame(camera_id: str, t_s: float) -> CameraFeatures:
     """The row for a sampling instant at which the camera delivered nothing (down or reconnecting)."""
     return camera_features(camera_id, t_s, valid=False)
+
+
+def stack_rows(
+    rows: Sequence[CameraFeatures],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """One camera's rows, oldest first, as ``edge.hazard.features.camera_tokens`` takes them: (t_s, features, valid)."""
+    t_s = np.asarray([r.t_s for r in rows], dtype=np.float64)
+    values = np.stack([r.vector() for r in rows]) if rows else np.zeros((0, len(CAMERA_FIELDS)), dtype=np.float32)
+    valid = np.asarray([r.camera_valid for r in rows], dtype=np.bool_)
+    return t_s, values.astype(np.float32), valid
