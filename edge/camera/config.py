@@ -1,7 +1,20 @@
 """The ``cameras:`` configuration as pydantic models (unknown keys refused), ready to embed in the gateway schema.
 
 Durations are written as people write them (``"500ms"``, ``"30s"``); zone polygons are in frame-relative
-coordinates (0-1, origin top-left) so a zone stays valid when a camera's resolution changes.
+coordinates (0-1, origin top-left) so a zone stays valid when a camera's resolution changes. For example::
+
+    - id: cam-xc7
+      source: rtsp://10.2.0.17:554/stream2      # or /dev/video0, or a recording to replay
+      location: XC-7 belt entry
+      sample_rate: 1                            # analysed frames per second
+      health: {dark_below: 8, dark_clear_above: 14}
+      zones:
+        - id: roof-xc7
+          kind: unsupported_roof
+          label: unsupported roof inby XC-7
+          polygon: [[0.55, 0.4], [1.0, 0.4], [1.0, 1.0], [0.55, 1.0]]
+      violations: {persist_frames: 3}
+      snapshots: {enabled: true, max_files: 100}
 """
 
 from __future__ import annotations
@@ -34,7 +47,12 @@ class HealthConfig(_Strict):
     """Thresholds of the camera-health checks; each condition has an on and a (looser) off value: hysteresis."""
 
     no_frames_after: Duration = Field(10.0, gt=0, description="no new frame for this long -> no_frames")
-    frozen_after: Duration = Field(30.0, gt=0, description="near-identical frames for this long -> frozen")
+    frozen_after: Duration = Field(
+        30.0,
+        gt=0,
+        description="near-identical frames for this long -> frozen; keep it above the camera's I-frame interval "
+        "(an H.264 camera may repeat a still scene bit for bit within one group of pictures)",
+    )
     frozen_max_difference: float = Field(
         0.2, ge=0, le=255, description="mean absolute grey difference (0-255) below which two frames are identical"
     )
