@@ -62,6 +62,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.dtn_transfer
 	$(BIN)/python -m benchmarks.dtn_crash --kills 200
 	$(BIN)/python -m benchmarks.dtn_simulation --jobs 2
+	$(BIN)/python -m benchmarks.hazard_generate
+	$(BIN)/python -m benchmarks.camera_throughput
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
