@@ -41,6 +41,7 @@ class AlarmState(enum.StrEnum):
 class Transition(enum.StrEnum):
     ACTIVATED = "activated"
     CLEARED = "cleared"
+    ESCALATED = "escalated"  # an active alarm became more urgent: annunciated again, needs a new acknowledgement
     ACKNOWLEDGED = "acknowledged"
     RESET = "reset"
     SHELVED = "shelved"

@@ -138,6 +138,12 @@ class AlarmManager:
             alarm.shelved_until_mono = alarm.shelve_expires_wall = None
             events.append(self._emit(alarm, Transition.UNSHELVED, change, user=SYSTEM_USER, note="statutory alarm"))
 
+        if change.active and alarm.active and change.priority < alarm.last.priority:
+            # Same condition, more urgent (a bare-headed worker walks under unsupported roof): an operator who
+            # acknowledged the milder alarm must see this, so it is journaled and wants a new acknowledgement.
+            alarm.acknowledged = False
+            events.append(self._emit(alarm, Transition.ESCALATED, change))
+            return events
         if change.active == alarm.active:
             return events  # same state again: value updates are not transitions and are not journaled
 

@@ -438,3 +438,27 @@ def test_constructor_rejects_nonsense_thresholds(clock: FakeClock) -> None:
         AlarmManager(clock=clock, flood_on_count=5, flood_off_count=6)
     with pytest.raises(ValueError, match="chatter_count"):
         AlarmManager(clock=clock, chatter_count=1)
+
+
+def test_a_more_urgent_priority_while_active_is_annunciated_again() -> None:
+    clock = FakeClock()
+    m = AlarmManager(clock=clock)
+    (activated,) = m.apply(change(clock, ML_WARN, statutory=False, priority=Priority.LOW, outputs=("siren",)))
+    assert activated.transition is Transition.ACTIVATED
+    m.acknowledge(ML_WARN, user="op")
+    assert m.desired_outputs() == frozenset()  # silenced on acknowledgement
+    assert m.apply(change(clock, ML_WARN, statutory=False, priority=Priority.LOW, outputs=("siren",))) == []
+    clock.advance(5)
+    (escalated,) = m.apply(change(clock, ML_WARN, statutory=False, priority=Priority.HIGH, outputs=("siren",)))
+    assert escalated.transition is Transition.ESCALATED
+    assert escalated.priority is Priority.HIGH
+    assert escalated.state is AlarmState.UNACK  # wants a new acknowledgement
+    assert "siren" in m.desired_outputs()
+    assert [e.transition for e in m.snapshot()] == [Transition.ESCALATED]
+    # Back to the milder priority, or the same one again: an update, not a transition.
+    assert m.apply(change(clock, ML_WARN, statutory=False, priority=Priority.HIGH, outputs=("siren",))) == []
+    assert m.apply(change(clock, ML_WARN, statutory=False, priority=Priority.LOW, outputs=("siren",))) == []
+    # The journal replays into the same state after a restart.
+    restored = AlarmManager(clock=clock)
+    restored.restore([activated, escalated])
+    assert [e.state for e in restored.snapshot()] == [AlarmState.UNACK]
