@@ -1,0 +1,528 @@
+"""``python -m export.hazard.evaluate``: score the hazard early-warning predictors on held-out scenarios and mines.
+
+Episodes are generated in memory (or read from ``python -m edge.sim.hazard generate`` directories) for three
+splits: training and validation (training seeds and layouts; validation only chooses thresholds) and test (other
+scenario seeds *and* other mine layouts; refused otherwise). Every predictor is scored by ``export.hazard.scoring``
+on the same test episodes under the same ``WarningPolicy``:
+
+* threshold only, linear trend, gradient-boosted trees on all modalities;
+* GBT ablations: single-modality models and models trained without one modality;
+* robustness at inference: the test set with a dead camera, a dead face-methane or belt-CO transmitter, no logs;
+* face-methane forecast error against persistence (the trend's line);
+* the GBT risk head's ROC on the statutory 15-min risk label; per-window inference time;
+* the real gas record and the seismic-bumps data when ``--real-data`` holds them.
+
+Writes ``results.json``, ``report.md`` and small PNGs into ``--out``.
+
+    python -m export.hazard.evaluate --out export/reports/hazard [--train-seeds 1 2] [--validation-seeds 3]
+        [--train-layout-seeds 0 1 2 3] [--test-seeds 101 102] [--test-layout-seeds 10 11 12 13]
+        [--train-per-kind 12] [--validation-per-kind 4] [--test-per-kind 10] [--train-normal-days 30]
+        [--validation-normal-days 30] [--test-normal-days 30] [--no-ablations] [--real-data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from edge.hazard.contract import CHANNEL_INDEX, FORECAST_CHANNEL, FORECAST_HORIZONS_S, HazardType
+from edge.sim.hazard.episode import Episode
+from edge.sim.hazard.ground_truth import forecast_targets
+from export.hazard.baselines import ThresholdBaseline, TrendBaseline
+from export.hazard.data import (
+    SplitSpec,
+    check_held_out,
+    generate_split,
+    load_directories,
+    with_dead_camera,
+    with_dead_channels,
+    without_text,
+)
+from export.hazard.gbt import FeatureCache, GBTBaseline, GBTParams, risk_target, time_inference, type_labels
+from export.hazard.predictor import Predictor
+from export.hazard.real_data import (
+    CONFIRM_S,
+    RealDataMissing,
+    auc,
+    mine_air_episode,
+    read_mine_air,
+    read_seismic_bumps,
+    recall_at_fpr,
+    roc_curve,
+    seismic_cross_validation,
+)
+from export.hazard.report import plot_leads, plot_roc, plot_timeline, write_report
+from export.hazard.scoring import DAY_S, DEFAULT_TOLERANCE_S, EpisodeScore, ForecastError, score_episode, scoreboard
+from export.hazard.warnings import HazardWarning, WarningPolicy
+
+log = logging.getLogger("export.hazard.evaluate")
+T = TypeVar("T")
+
+CONDITIONS: dict[str, Callable[[Episode], Episode]] = {
+    "dead_camera": with_dead_camera,
+    "dead_ch4_face": lambda e: with_dead_channels(e, ["ch4_face"]),
+    "dead_co_belt": lambda e: with_dead_channels(e, ["co_belt"]),
+    "no_text": without_text,
+}
+ABLATIONS: dict[str, tuple[str, ...]] = {
+    "sensors_only": ("sensors",),
+    "camera_only": ("camera",),
+    "text_only": ("text",),
+    "without_sensors": ("camera", "text"),
+    "without_camera": ("sensors", "text"),
+    "without_text": ("sensors", "camera"),
+}
+
+
+@dataclass
+class EvalConfig:
+    train: SplitSpec
+    validation: SplitSpec
+    test: SplitSpec
+    policy: WarningPolicy = field(default_factory=WarningPolicy)
+    tolerance_s: float = DEFAULT_TOLERANCE_S
+    gbt: GBTParams = field(default_factory=GBTParams)
+    ablations: bool = True
+    conditions: bool = True
+    real_data: Path | None = None
+    examples: int = 4
+
+
+def score_predictor(
+    predictor: Predictor, episodes: Sequence[Episode], policy: WarningPolicy, tolerance_s: float
+) -> tuple[list[EpisodeScore], int]:
+    scores: list[EpisodeScore] = []
+    suppressed = 0
+    for episode in episodes:
+        merged = predictor.warnings(episode, policy)
+        suppressed += len(merged.suppressed)
+        scores.append(
+            score_episode(
+                episode.episode_id,
+                episode.events,
+                merged.warnings,
+                duration_s=episode.duration_s,
+                tolerance_s=tolerance_s,
+            )
+        )
+    return scores, suppressed
+
+
+def forecast_error(predictor: Predictor, episodes: Sequence[Episode]) -> dict[str, Any] | None:
+    """MAE vs persistence on every forecast point, and on points inside gas events (onset to deadline or end)."""
+    overall = ForecastError(FORECAST_HORIZONS_S)
+    in_events = ForecastError(FORECAST_HORIZONS_S)
+    column = CHANNEL_INDEX[FORECAST_CHANNEL]
+    any_forecast = False
+    for episode in episodes:
+        forecast = predictor.forecast(episode)
+        if forecast is None:
+            continue
+        any_forecast = True
+        targets = forecast_targets(episode.sensors_clean[:, column].astype(np.float64))[forecast.at]
+        observed = episode.sensors[:, column].astype(np.float64)
+        valid = np.isfinite(observed)
+        last = np.maximum.accumulate(np.where(valid, np.arange(observed.shape[0]), -1))[forecast.at]
+        current = np.where(last >= 0, observed[np.maximum(last, 0)], np.nan)
+        overall.add(forecast.values, targets, current)
+        t = episode.sensor_t[forecast.at]
+        mask = np.zeros(t.shape[0], dtype=bool)
+        for event in episode.events:
+            if event.hazard is HazardType.GAS_ACCUMULATION:
+                stop = event.deadline_s if event.deadline_s is not None else event.end_s
+                mask |= (t >= event.onset_s) & (t <= stop)
+        if mask.any():
+            in_events.add(forecast.values[mask], targets[mask], current[mask])
+    if not any_forecast:
+        return None
+    return {"all_points": overall.to_json(), "gas_events": in_events.to_json()}
+
+
+def risk_roc(model: GBTBaseline, episodes: Sequence[Episode]) -> dict[str, Any]:
+    """ROC of the GBT risk head (statutory alarm within 15 min) and of the hazard-type probabilities."""
+    scores: list[np.ndarray[Any, Any]] = []
+    labels: list[np.ndarray[Any, Any]] = []
+    type_scores: list[np.ndarray[Any, Any]] = []
+    type_y: list[np.ndarray[Any, Any]] = []
+    type_w: list[np.ndarray[Any, Any]] = []
+    for episode in episodes:
+        ends, risk = model.risk(episode)
+        scores.append(risk)
+        labels.append(risk_target(episode, ends))
+        _, p = model.probabilities(episode)
+        y, w = type_labels(episode, ends)
+        type_scores.append(p)
+        type_y.append(y)
+        type_w.append(w)
+    score = np.concatenate(scores)
+    label = np.concatenate(labels)
+    fpr, tpr = roc_curve(label, score)
+    p_all = np.concatenate(type_scores)
+    y_all = np.concatenate(type_y)
+    w_all = np.concatenate(type_w) > 0
+    per_hazard: dict[str, Any] = {}
+    curves: dict[str, Any] = {"risk_15min": _thin(fpr, tpr)}
+    for k, hazard in enumerate(HazardType):
+        y = (y_all == 1 + k)[w_all]
+        if y.any() and (~y).any():
+            h_fpr, h_tpr = roc_curve(y, p_all[w_all, 1 + k])
+            per_hazard[hazard.value] = {"auc": round(auc(h_fpr, h_tpr), 4), "positives": int(y.sum())}
+            curves[hazard.value] = _thin(h_fpr, h_tpr)
+    return {
+        "risk_15min": {
+            "auc": round(auc(fpr, tpr), 4),
+            "recall_at_10pct_fpr": round(recall_at_fpr(fpr, tpr, 0.10), 4),
+            "positives": int(label.sum()),
+            "decisions": int(label.shape[0]),
+        },
+        "hazard_type": per_hazard,
+        "curves": curves,
+    }
+
+
+def _thin(fpr: np.ndarray[Any, Any], tpr: np.ndarray[Any, Any], points: int = 200) -> list[list[float]]:
+    index = np.unique(np.linspace(0, fpr.shape[0] - 1, min(points, fpr.shape[0])).astype(int))
+    return [[round(float(fpr[i]), 5), round(float(tpr[i]), 5)] for i in index]
+
+
+def warning_json(w: HazardWarning) -> dict[str, Any]:
+    return {
+        "t_s": round(w.t_s, 1),
+        "end_s": round(w.end_s, 1),
+        "hazard": w.hazard.value,
+        "channel": w.channel,
+        "time_to_threshold_s": None if w.time_to_threshold_s is None else round(w.time_to_threshold_s, 1),
+        "score": round(w.score, 4),
+        "evidence": [[name, value] for name, value in w.evidence],
+        "action": w.action,
+        "priority": w.priority.name,
+    }
+
+
+def real_gas_record(
+    predictors: Sequence[Predictor], trend: TrendBaseline, data_dir: Path, policy: WarningPolicy
+) -> dict[str, Any]:
+    record = read_mine_air(data_dir)
+    episode = mine_air_episode(record)
+    days = episode.duration_s / DAY_S
+    covered = float(np.isfinite(episode.sensors[:, CHANNEL_INDEX["ch4_face"]]).mean())
+    statutory = ThresholdBaseline().warnings(episode, policy).warnings
+    out: dict[str, Any] = {
+        "readings": int(record.t_s.shape[0]),
+        "days": round(days, 3),
+        "methane_coverage": round(covered, 4),
+        "co_ambient_ppm": episode.site["co_ambient_ppm"],
+        "statutory_alarms": len(statutory),
+        "statutory_alarms_per_day": round(len(statutory) / days, 3),
+        "statutory_by_hazard": _count_by_hazard(statutory),
+        "predictors": {},
+    }
+    for predictor in predictors:
+        merged = predictor.warnings(episode, policy)
+        warned = merged.warnings
+        unconfirmed = [
+            w
+            for w in warned
+            if not any(s.hazard is w.hazard and s.t_s <= w.t_s + CONFIRM_S and s.end_s >= w.t_s for s in statutory)
+        ]
+        out["predictors"][predictor.name] = {
+            "warnings": len(warned),
+            "warnings_per_day": round(len(warned) / days, 3),
+            "unconfirmed": len(unconfirmed),
+            "unconfirmed_per_day": round(len(unconfirmed) / days, 3),
+            "by_hazard": _count_by_hazard(warned),
+            "suppressed_by_flood_limit": len(merged.suppressed),
+        }
+    # forecast on the real record: the held reading at t + h is the target, the held reading at t persistence
+    forecast = trend.forecast(episode)
+    column = episode.sensors[:, CHANNEL_INDEX[FORECAST_CHANNEL]].astype(np.float64)
+    targets = forecast_targets(column)[forecast.at]
+    errors = ForecastError(FORECAST_HORIZONS_S)
+    errors.add(forecast.values, targets, column[forecast.at])
+    out["forecast_trend_vs_persistence"] = errors.to_json()
+    return out
+
+
+def _count_by_hazard(warnings: Sequence[HazardWarning]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for w in warnings:
+        counts[w.hazard.value] = counts.get(w.hazard.value, 0) + 1
+    return counts
+
+
+def targets_check(results: dict[str, Any]) -> dict[str, Any]:
+    """The issue's done-when targets, per predictor, on the held-out test set."""
+    test = results["predictors"]
+    trend_gas = test.get("trend", {}).get("test", {}).get("per_hazard", {}).get("gas_accumulation", {})
+    trend_median = trend_gas.get("lead_median_min")
+    out: dict[str, Any] = {}
+    for name, entry in test.items():
+        board = entry["test"]
+        gas = board["per_hazard"].get("gas_accumulation", {})
+        median = gas.get("lead_median_min")
+        checks: dict[str, Any] = {
+            "gas_median_lead_ge_5min": median is not None and median >= 5.0,
+            "gas_median_lead_ge_2x_trend": (
+                median is not None and trend_median is not None and median >= 2.0 * trend_median
+            ),
+            "false_per_day_le_1": board["false_per_day"] is not None and board["false_per_day"] <= 1.0,
+        }
+        out[name] = checks
+    return out
+
+
+def run(config: EvalConfig, out: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    check_held_out(config.train, config.test)
+    check_held_out(config.validation, config.test)
+    out.mkdir(parents=True, exist_ok=True)
+    log.info("generating episodes")
+    train = generate_split(config.train)
+    validation = generate_split(config.validation)
+    test = generate_split(config.test)
+    return run_on(config, train, validation, test, out, started=started)
+
+
+def run_on(
+    config: EvalConfig,
+    train: Sequence[Episode],
+    validation: Sequence[Episode],
+    test: Sequence[Episode],
+    out: Path,
+    *,
+    started: float | None = None,
+) -> dict[str, Any]:
+    started = started if started is not None else time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    overlap = {(e.seed, e.layout_seed) for e in test} & {(e.seed, e.layout_seed) for e in [*train, *validation]}
+    if overlap:
+        raise ValueError(f"test episodes share (seed, layout) with training episodes: {sorted(overlap)}")
+    policy = config.policy
+    timings: dict[str, float] = {}
+    results: dict[str, Any] = {
+        "config": {
+            "train": asdict(config.train),
+            "validation": asdict(config.validation),
+            "test": asdict(config.test),
+            "policy": asdict(config.policy),
+            "tolerance_s": config.tolerance_s,
+        },
+        "data": {
+            split: {
+                "hazard_episodes": sum(1 for e in episodes if not e.is_normal),
+                "normal_days": round(sum(e.duration_s for e in episodes if e.is_normal) / DAY_S, 3),
+                "events_with_deadline": sum(1 for e in episodes for ev in e.events if ev.deadline_s is not None),
+                "seeds": sorted({e.seed for e in episodes}),
+                "layout_seeds": sorted({e.layout_seed for e in episodes}),
+            }
+            for split, episodes in (("train", train), ("validation", validation), ("test", test))
+        },
+        "predictors": {},
+    }
+
+    def timed(name: str, fn: Callable[[], T]) -> T:
+        t0 = time.perf_counter()
+        value = fn()
+        timings[name] = round(time.perf_counter() - t0, 1)
+        log.info("%s: %.1f s", name, timings[name])
+        return value
+
+    threshold = ThresholdBaseline()
+    trend = TrendBaseline()
+    timed("fit trend", lambda: trend.fit(train, validation))
+    cache = FeatureCache()
+    gbt = GBTBaseline(params=config.gbt, with_risk=True, policy=policy, feature_cache=cache)
+    timed("fit gbt", lambda: gbt.fit(train, validation))
+    main_predictors: list[Predictor] = [threshold, trend, gbt]
+    example_scores: dict[str, list[EpisodeScore]] = {}
+    for predictor in main_predictors:
+        scores, suppressed = timed(
+            f"score {predictor.name}", partial(score_predictor, predictor, test, policy, config.tolerance_s)
+        )
+        example_scores[predictor.name] = scores
+        entry: dict[str, Any] = {
+            "describe": predictor.describe(),
+            "test": scoreboard(scores).to_json(),
+            "suppressed_by_flood_limit": suppressed,
+        }
+        if config.conditions:
+            entry["conditions"] = {}
+            for condition, transform in CONDITIONS.items():
+                degraded = [transform(e) for e in test]
+                c_scores, _ = timed(
+                    f"score {predictor.name} {condition}",
+                    partial(score_predictor, predictor, degraded, policy, config.tolerance_s),
+                )
+                entry["conditions"][condition] = scoreboard(c_scores).to_json()
+        results["predictors"][predictor.name] = entry
+
+    if config.ablations:
+        results["ablations"] = {}
+        for ablation, modalities in ABLATIONS.items():
+            model = GBTBaseline(modalities, params=config.gbt, policy=policy, feature_cache=cache)
+            timed(f"fit {model.name}", partial(model.fit, train, validation))
+            scores, suppressed = timed(
+                f"score {model.name}", partial(score_predictor, model, test, policy, config.tolerance_s)
+            )
+            results["ablations"][ablation] = {
+                "modalities": list(modalities),
+                "describe": model.describe(),
+                "test": scoreboard(scores).to_json(),
+            }
+
+    results["forecast"] = {"trend": forecast_error(trend, test)}
+    results["roc"] = timed("roc", lambda: risk_roc(gbt, test))
+    inference = time_inference(gbt, next(e for e in test if e.is_normal) if any(e.is_normal for e in test) else test[0])
+    results["inference"] = {"gbt": asdict(inference)}
+
+    examples: dict[str, Any] = {}
+    chosen = _example_episodes(test, config.examples)
+    for k, episode in enumerate(chosen):
+        warnings_by = {
+            name: next(s for s in scores if s.episode_id == episode.episode_id).warnings
+            for name, scores in example_scores.items()
+        }
+        examples[episode.episode_id] = {
+            "kind": episode.kind,
+            "events": [ev.to_json() for ev in episode.events],
+            "warnings": {name: [warning_json(w) for w in ws] for name, ws in warnings_by.items()},
+        }
+        plot_timeline(episode, warnings_by, out / f"timeline_{k + 1}.png")
+    results["examples"] = examples
+
+    data_dir = config.real_data
+    if data_dir is not None:
+        real: dict[str, Any] = {}
+        try:
+            real["mine_air"] = timed(
+                "real gas record", partial(real_gas_record, [threshold, trend, gbt], trend, data_dir, policy)
+            )
+        except RealDataMissing as error:
+            real["mine_air"] = {"skipped": str(error)}
+        try:
+            real["seismic_bumps"] = timed(
+                "seismic-bumps", lambda: seismic_cross_validation(read_seismic_bumps(data_dir))
+            )
+        except RealDataMissing as error:
+            real["seismic_bumps"] = {"skipped": str(error)}
+        results["real"] = real
+
+    results["targets"] = targets_check(results)
+    timings["total"] = round(time.perf_counter() - started, 1)
+    results["timings_s"] = timings
+    plot_leads(results, out / "lead_times.png")
+    plot_roc(results, out / "roc.png")
+    write_report(results, out)
+    return results
+
+
+def _example_episodes(test: Sequence[Episode], count: int) -> list[Episode]:
+    """One test episode of each of a few telling kinds (with a deadline), then a normal day."""
+    wanted = [
+        "gas_accumulation/fan_stop",
+        "gas_accumulation/make_increase",
+        "fire/belt_smoulder",
+        "equipment_fault/fan",
+    ]
+    chosen: list[Episode] = []
+    for kind in wanted[: max(count - 1, 0)]:
+        for episode in test:
+            if episode.kind == kind and any(ev.deadline_s is not None for ev in episode.events):
+                chosen.append(episode)
+                break
+    normal = next((e for e in test if e.is_normal), None)
+    if normal is not None and count > 0:
+        chosen.append(normal)
+    return chosen
+
+
+def _ints(values: Sequence[str]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--train-seeds", nargs="+", default=["1", "2"])
+    parser.add_argument("--validation-seeds", nargs="+", default=["3"])
+    parser.add_argument("--train-layout-seeds", nargs="+", default=["0", "1", "2", "3"])
+    parser.add_argument("--test-seeds", nargs="+", default=["101", "102"])
+    parser.add_argument("--test-layout-seeds", nargs="+", default=["10", "11", "12", "13"])
+    parser.add_argument("--train-per-kind", type=int, default=12)
+    parser.add_argument("--validation-per-kind", type=int, default=4)
+    parser.add_argument("--test-per-kind", type=int, default=10)
+    parser.add_argument("--train-normal-days", type=int, default=30)
+    parser.add_argument("--validation-normal-days", type=int, default=30)
+    parser.add_argument("--test-normal-days", type=int, default=30)
+    parser.add_argument("--jurisdiction", default="us_msha_coal")
+    parser.add_argument("--hold-off-s", type=float, default=WarningPolicy().hold_off_s)
+    parser.add_argument("--tolerance-s", type=float, default=DEFAULT_TOLERANCE_S)
+    parser.add_argument("--gbt-max-iter", type=int, default=GBTParams().max_iter)
+    parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--no-conditions", action="store_true")
+    parser.add_argument(
+        "--real-data", type=Path, default=Path("../shared/data"), help="folder with mine-air/ and seismic-bumps/"
+    )
+    parser.add_argument("--no-real-data", action="store_true")
+    parser.add_argument("--test-dirs", nargs="*", type=Path, help="read the test split from generated directories")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        config = EvalConfig(
+            train=SplitSpec(
+                _ints(args.train_seeds),
+                _ints(args.train_layout_seeds),
+                args.train_per_kind,
+                args.train_normal_days,
+                args.jurisdiction,
+            ),
+            validation=SplitSpec(
+                _ints(args.validation_seeds),
+                _ints(args.train_layout_seeds),
+                args.validation_per_kind,
+                args.validation_normal_days,
+                args.jurisdiction,
+            ),
+            test=SplitSpec(
+                _ints(args.test_seeds),
+                _ints(args.test_layout_seeds),
+                args.test_per_kind,
+                args.test_normal_days,
+                args.jurisdiction,
+            ),
+            policy=WarningPolicy(hold_off_s=args.hold_off_s),
+            tolerance_s=args.tolerance_s,
+            gbt=GBTParams(max_iter=args.gbt_max_iter),
+            ablations=not args.no_ablations,
+            conditions=not args.no_conditions,
+            real_data=None if args.no_real_data else args.real_data,
+        )
+        if args.test_dirs:
+            check_held_out(config.train, config.test)
+            train = generate_split(config.train)
+            validation = generate_split(config.validation)
+            test = load_directories(args.test_dirs)
+            results = run_on(config, train, validation, test, args.out)
+        else:
+            results = run(config, args.out)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    summary = {name: entry["test"]["false_per_day"] for name, entry in results["predictors"].items()}
+    print(json.dumps({"out": str(args.out), "false_per_day": summary, "total_s": results["timings_s"]["total"]}))  # noqa: T201
+    return 0 if all(math.isfinite(v) for v in summary.values() if v is not None) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Real data from ../shared/data (skipped with a message when the folder is absent): the gas record becomes an
+observation-only episode the predictors run on, seismic-bumps reads with its declared levels and cross-validates.
+ROC helpers are checked on hand-made scores (always run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hazard_eval_fixtures import SHARED_DATA
+
+from edge.hazard.contract import CHANNEL_INDEX
+from export.hazard.baselines import ThresholdBaseline, TrendBaseline
+from export.hazard.real_data import (
+    MINE_AIR_FILE,
+    SEISMIC_FILE,
+    RealDataMissing,
+    auc,
+    mine_air_episode,
+    read_mine_air,
+    read_seismic_bumps,
+    recall_at_fpr,
+    roc_curve,
+    seismic_cross_validation,
+)
+from export.hazard.warnings import WarningPolicy
+
+needs_mine_air = pytest.mark.skipif(
+    not (SHARED_DATA / MINE_AIR_FILE).is_file(), reason=f"real gas record not present at {SHARED_DATA / MINE_AIR_FILE}"
+)
+needs_seismic = pytest.mark.skipif(
+    not (SHARED_DATA / SEISMIC_FILE).is_file(), reason=f"seismic-bumps not present at {SHARED_DATA / SEISMIC_FILE}"
+)
+
+
+def test_roc_auc_and_recall_on_hand_made_scores() -> None:
+    y = np.array([0, 0, 0, 0, 1, 1])
+    perfect = np.array([0.1, 0.2, 0.3, 0.4, 0.8, 0.9])
+    fpr, tpr = roc_curve(y, perfect)
+    assert auc(fpr, tpr) == pytest.approx(1.0)
+    assert recall_at_fpr(fpr, tpr, 0.0) == pytest.approx(1.0)
+    inverted = -perfect
+    fpr, tpr = roc_curve(y, inverted)
+    assert auc(fpr, tpr) == pytest.approx(0.0)
+    tied = np.full(6, 0.5)
+    fpr, tpr = roc_curve(y, tied)
+    assert auc(fpr, tpr) == pytest.approx(0.5)
+    mixed = np.array([0.1, 0.6, 0.3, 0.4, 0.5, 0.9])  # one negative above one positive: 7 of 8 pairs right
+    fpr, tpr = roc_curve(y, mixed)
+    assert auc(fpr, tpr) == pytest.approx(7 / 8)
+    assert recall_at_fpr(fpr, tpr, 0.10) == pytest.approx(0.5)
+
+
+def test_missing_real_data_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RealDataMissing, match="not present"):
+        read_mine_air(tmp_path)
+    with pytest.raises(RealDataMissing, match="seismic-bumps"):
+        read_seismic_bumps(tmp_path)
+
+
+@needs_mine_air
+def test_gas_record_becomes_an_episode_the_predictors_run_on() -> None:
+    record = read_mine_air(SHARED_DATA)
+    assert record.t_s.shape[0] == 2366
+    episode = mine_air_episode(record)
+    ch4 = episode.sensors[:, CHANNEL_INDEX["ch4_face"]]
+    assert episode.duration_s == pytest.approx(record.t_s[-1] + 1)
+    assert 0.1 < float(np.isfinite(ch4).mean()) < 1.0  # held readings, NaN over the long gaps
+    co = episode.sensors[:, CHANNEL_INDEX["co_belt"]]
+    assert float(np.nanmin(co)) >= 0.0  # negative CO readings are faults, not values
+    assert np.isnan(episode.sensors[:, CHANNEL_INDEX["vib_fan"]]).all()
+    policy = WarningPolicy()
+    statutory = ThresholdBaseline().warnings(episode, policy).warnings
+    assert any(w.hazard.value == "gas_accumulation" for w in statutory)  # the record does reach 1.5 % CH4
+    trend = TrendBaseline()
+    assert trend.forecast(episode).values.shape[1] == 3
+
+
+@needs_seismic
+def test_seismic_bumps_reads_and_cross_validates_in_the_published_neighbourhood() -> None:
+    data = read_seismic_bumps(SHARED_DATA)
+    assert data.x.shape[0] == 2584
+    assert int(data.y.sum()) == 170
+    assert "seismic=a" in data.feature_names
+    assert "genergy" in data.feature_names
+    result = seismic_cross_validation(data, folds=3, repeats=1)
+    for model in ("gbt", "logistic_regression"):
+        assert 0.6 < result["models"][model]["auc_mean"] < 0.9
+        assert 0.0 < result["models"][model]["recall_at_10pct_fpr_mean"] < 1.0
