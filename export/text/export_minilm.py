@@ -207,8 +207,8 @@ def parity_sentences() -> list[str]:
 
 
 def _embed(backend: OnnxRuntimeBackend, tokens: WordPieceTokens, texts: Sequence[str]) -> Float32Array:
-    parts = [backend.run(tokens.batch(texts[i : i + 32])) for i in range(0, len(texts), 32)]
-    return np.concatenate(parts)
+    # One text per call, as edge.text.minilm runs them (int8 activations are scaled per call).
+    return np.concatenate([backend.run(tokens.batch([text])) for text in texts])
 
 
 def _package_reference(path: Path, texts: Sequence[str]) -> Float32Array | None:

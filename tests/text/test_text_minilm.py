@@ -87,11 +87,11 @@ def test_truncates_at_max_length_and_still_encodes(encoder: MiniLmEncoder) -> No
     assert np.isfinite(out).all()
 
 
-def test_batch_composition_barely_moves_a_row(encoder: MiniLmEncoder) -> None:
-    # Dynamic int8 quantizes activations with one scale per tensor, so other rows (and padding) nudge a row.
+def test_a_text_gets_the_same_vector_alone_or_in_a_batch(encoder: MiniLmEncoder) -> None:
+    # Dynamic int8 scales activations per tensor: batched with others, a text's vector would depend on them.
     alone = encoder.encode(["smell of burning rubber near crosscut 4"])[0]
-    batched = encoder.encode(["smell of burning rubber near crosscut 4", " ".join(["roof"] * 60)])[0]
-    assert float(alone @ batched) > 0.99
+    batched = encoder.encode([" ".join(["roof"] * 60), "smell of burning rubber near crosscut 4"])[1]
+    np.testing.assert_array_equal(alone, batched)
 
 
 def test_refuses_a_tampered_model_file(tmp_path: Path) -> None:
