@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.camera.detector import YoloDetector, load_detector
+from edge.camera.detector_manifest import load_detector_manifest, write_detector_manifest
 from edge.camera.objects import Detection
 from edge.camera.yolo import iou_matrix
 from export.detector.helmet_data import DATA_DIR, MODEL_CLASS, LabelledImage, calibration_split, load_images
@@ -120,6 +121,7 @@ class ClassScore:
     recall: float
     true_positives: int
     false_positives: int
+    max_recall: float  # recall over every detection down to AP_CONFIDENCE: how many heads it sees at all
 
 
 def score_class(
@@ -158,6 +160,7 @@ def score_class(
         recall=op_tp / labelled if labelled else 0.0,
         true_positives=op_tp,
         false_positives=at_op - op_tp,
+        max_recall=float(recall[-1]) if flat else 0.0,
     )
 
 
@@ -249,6 +252,18 @@ def _latency_table(latency: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+def record_metrics(model_dir: Path, results: dict[str, dict[str, dict[str, ClassScore]]]) -> None:
+    """Put the headline figures (clean photos) into the model's manifest (not hashed: the files stay valid)."""
+    manifest = load_detector_manifest(model_dir)
+    metrics: dict[str, float | str | dict[str, float]] = dict(manifest.metrics)
+    for precision, per_condition in results.items():
+        for cls, score in per_condition["clean"].items():
+            key = f"{precision}_{cls.replace(' ', '_')}"
+            metrics[key] = {"ap50": score.ap50, "precision": score.precision, "recall": score.recall}
+    metrics["evaluation"] = "80 shared helmet photos (not the calibration ones), export/reports/detector/report.md"
+    write_detector_manifest(model_dir, manifest.model_copy(update={"metrics": metrics}))
+
+
 def write_report(out_dir: Path, payload: dict[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
@@ -298,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
     }
     write_report(args.out, payload)
+    record_metrics(args.model, results)
     tables = [*_table(results, ["fp32", "int8"]), "", *_variant_table(variants), "", *_latency_table(latency)]
     (args.out / "tables.md").write_text("\n".join(tables) + "\n", encoding="utf-8")
     sys.stdout.write("\n".join(tables) + "\n")

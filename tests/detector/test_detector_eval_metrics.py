@@ -28,9 +28,7 @@ def truths(*boxes: np.ndarray) -> np.ndarray:
 def test_all_point_ap_of_a_perfect_and_of_a_half_ranking() -> None:
     assert average_precision(np.array([0.5, 1.0]), np.array([1.0, 1.0])) == pytest.approx(1.0)
     # TP, FP, TP over 2 labelled: envelope 1.0 up to recall 0.5, 2/3 up to 1.0
-    assert average_precision(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])) == pytest.approx(
-        0.5 + 0.5 * 2 / 3
-    )
+    assert average_precision(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])) == pytest.approx(0.5 + 0.5 * 2 / 3)
 
 
 def test_matching_counts_each_labelled_box_once_and_needs_iou_half() -> None:
@@ -46,6 +44,7 @@ def test_matching_counts_each_labelled_box_once_and_needs_iou_half() -> None:
     assert (score.true_positives, score.false_positives) == (1, 1)
     assert score.precision == pytest.approx(0.5)
     assert score.recall == pytest.approx(0.5)
+    assert score.max_recall == pytest.approx(0.5)
 
 
 def test_no_detections_scores_zero_not_an_error() -> None:
@@ -59,7 +58,8 @@ def test_conditions_keep_the_frame_shape_and_are_reproducible() -> None:
     for condition in CONDITIONS:
         a = degrade(image, condition, np.random.default_rng([1, 2]))
         b = degrade(image, condition, np.random.default_rng([1, 2]))
-        assert a.shape == image.shape and a.dtype == np.uint8
+        assert a.shape == image.shape
+        assert a.dtype == np.uint8
         assert np.array_equal(a, b), condition
     with pytest.raises(ValueError, match="not one of"):
         degrade(image, "fog", rng)
@@ -70,7 +70,8 @@ def test_each_condition_does_what_it_says() -> None:
     image = rng.integers(60, 200, size=(100, 200, 3), dtype=np.uint8)
     assert darken(image).mean() < 0.3 * image.mean()
     lit = glare(image, np.random.default_rng(5))
-    assert lit.max() == 255 and (lit.astype(int) >= image.astype(int)).all()
+    assert lit.max() == 255
+    assert (lit.astype(int) >= image.astype(int)).all()
     hazy = dust(image)
     assert hazy.std() < 0.6 * image.std()  # blur + haze: far less contrast
     coarse = low_resolution(image, width=50)
