@@ -26,6 +26,7 @@ from edge.hazard.contract import (
     FORECAST_CHANNEL,
     FORECAST_HORIZONS_S,
     REFERENCE_LIMITS,
+    SENSOR_WINDOW_S,
     CameraField,
     HazardType,
     statutory_rules,
@@ -294,7 +295,15 @@ class TrendBaseline(Predictor):
                         tracks.append(self._track(limit, cache[key], params, t))
                     merged = merge_tracks(tracks, policy).warnings
                     events = [ev for ev in episode.events if ev.hazard is hazard]
-                    scores.append(score_episode(episode.episode_id, events, merged, duration_s=episode.duration_s))
+                    scores.append(
+                        score_episode(
+                            episode.episode_id,
+                            events,
+                            merged,
+                            duration_s=episode.duration_s,
+                            warmup_s=SENSOR_WINDOW_S,
+                        )
+                    )
                 board = scoreboard(scores)
                 summary = board.per_hazard.get(hazard.value)
                 mean_lead = (sum(summary.lead_min) / summary.events) if summary is not None and summary.events else 0.0

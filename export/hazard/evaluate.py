@@ -1,8 +1,9 @@
 """``python -m export.hazard.evaluate``: score the hazard early-warning predictors on held-out scenarios and mines.
 
-Episodes are generated in memory (or read from ``python -m edge.sim.hazard generate`` directories) for three
-splits: training and validation (training seeds and layouts; validation only chooses thresholds) and test (other
-scenario seeds *and* other mine layouts; refused otherwise). Every predictor is scored by ``export.hazard.scoring``
+Episodes are generated in memory (the test split may instead be read from ``python -m edge.sim.hazard generate``
+directories) for three splits: training, validation (another training-side seed on other training-side mines; it
+only chooses thresholds, so they are chosen on mines the models have not seen) and test (other scenario seeds
+*and* other mine layouts than both; refused otherwise). Every predictor is scored by ``export.hazard.scoring``
 on the same test episodes under the same ``WarningPolicy``:
 
 * threshold only, linear trend, gradient-boosted trees on all modalities;
@@ -15,9 +16,10 @@ on the same test episodes under the same ``WarningPolicy``:
 Writes ``results.json``, ``report.md`` and small PNGs into ``--out``.
 
     python -m export.hazard.evaluate --out export/reports/hazard [--train-seeds 1 2] [--validation-seeds 3]
-        [--train-layout-seeds 0 1 2 3] [--test-seeds 101 102] [--test-layout-seeds 10 11 12 13]
-        [--train-per-kind 12] [--validation-per-kind 4] [--test-per-kind 10] [--train-normal-days 30]
-        [--validation-normal-days 30] [--test-normal-days 30] [--no-ablations] [--real-data ../shared/data]
+        [--train-layout-seeds 0 .. 7] [--validation-layout-seeds 8 9] [--test-seeds 101 102]
+        [--test-layout-seeds 10 11 12 13] [--train-per-kind 12] [--validation-per-kind 4] [--test-per-kind 10]
+        [--train-normal-days 30] [--validation-normal-days 30] [--test-normal-days 30] [--no-ablations]
+        [--real-data ../shared/data]
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from edge.hazard.contract import CHANNEL_INDEX, FORECAST_CHANNEL, FORECAST_HORIZONS_S, HazardType
+from edge.hazard.contract import CHANNEL_INDEX, FORECAST_CHANNEL, FORECAST_HORIZONS_S, SENSOR_WINDOW_S, HazardType
 from edge.sim.hazard.episode import Episode
 from edge.sim.hazard.ground_truth import forecast_targets
 from export.hazard.baselines import ThresholdBaseline, TrendBaseline
@@ -61,8 +63,9 @@ from export.hazard.real_data import (
     recall_at_fpr,
     roc_curve,
     seismic_cross_validation,
+    thin_curve,
 )
-from export.hazard.report import plot_leads, plot_roc, plot_timeline, write_report
+from export.hazard.report import plot_leads, plot_roc, plot_timeline, targets_check, write_report
 from export.hazard.scoring import DAY_S, DEFAULT_TOLERANCE_S, EpisodeScore, ForecastError, score_episode, scoreboard
 from export.hazard.warnings import HazardWarning, WarningPolicy
 
@@ -100,7 +103,11 @@ class EvalConfig:
 
 
 def score_predictor(
-    predictor: Predictor, episodes: Sequence[Episode], policy: WarningPolicy, tolerance_s: float
+    predictor: Predictor,
+    episodes: Sequence[Episode],
+    policy: WarningPolicy,
+    tolerance_s: float,
+    warmup_s: float = SENSOR_WINDOW_S,
 ) -> tuple[list[EpisodeScore], int]:
     scores: list[EpisodeScore] = []
     suppressed = 0
@@ -172,13 +179,13 @@ def risk_roc(model: GBTBaseline, episodes: Sequence[Episode]) -> dict[str, Any]:
     y_all = np.concatenate(type_y)
     w_all = np.concatenate(type_w) > 0
     per_hazard: dict[str, Any] = {}
-    curves: dict[str, Any] = {"risk_15min": _thin(fpr, tpr)}
+    curves: dict[str, Any] = {"risk_15min": thin_curve(fpr, tpr)}
     for k, hazard in enumerate(HazardType):
         y = (y_all == 1 + k)[w_all]
         if y.any() and (~y).any():
             h_fpr, h_tpr = roc_curve(y, p_all[w_all, 1 + k])
             per_hazard[hazard.value] = {"auc": round(auc(h_fpr, h_tpr), 4), "positives": int(y.sum())}
-            curves[hazard.value] = _thin(h_fpr, h_tpr)
+            curves[hazard.value] = thin_curve(h_fpr, h_tpr)
     return {
         "risk_15min": {
             "auc": round(auc(fpr, tpr), 4),
@@ -189,11 +196,6 @@ def risk_roc(model: GBTBaseline, episodes: Sequence[Episode]) -> dict[str, Any]:
         "hazard_type": per_hazard,
         "curves": curves,
     }
-
-
-def _thin(fpr: np.ndarray[Any, Any], tpr: np.ndarray[Any, Any], points: int = 200) -> list[list[float]]:
-    index = np.unique(np.linspace(0, fpr.shape[0] - 1, min(points, fpr.shape[0])).astype(int))
-    return [[round(float(fpr[i]), 5), round(float(tpr[i]), 5)] for i in index]
 
 
 def warning_json(w: HazardWarning) -> dict[str, Any]:
@@ -259,27 +261,6 @@ def _count_by_hazard(warnings: Sequence[HazardWarning]) -> dict[str, int]:
     for w in warnings:
         counts[w.hazard.value] = counts.get(w.hazard.value, 0) + 1
     return counts
-
-
-def targets_check(results: dict[str, Any]) -> dict[str, Any]:
-    """The issue's done-when targets, per predictor, on the held-out test set."""
-    test = results["predictors"]
-    trend_gas = test.get("trend", {}).get("test", {}).get("per_hazard", {}).get("gas_accumulation", {})
-    trend_median = trend_gas.get("lead_median_min")
-    out: dict[str, Any] = {}
-    for name, entry in test.items():
-        board = entry["test"]
-        gas = board["per_hazard"].get("gas_accumulation", {})
-        median = gas.get("lead_median_min")
-        checks: dict[str, Any] = {
-            "gas_median_lead_ge_5min": median is not None and median >= 5.0,
-            "gas_median_lead_ge_2x_trend": (
-                median is not None and trend_median is not None and median >= 2.0 * trend_median
-            ),
-            "false_per_day_le_1": board["false_per_day"] is not None and board["false_per_day"] <= 1.0,
-        }
-        out[name] = checks
-    return out
 
 
 def run(config: EvalConfig, out: Path) -> dict[str, Any]:
@@ -381,6 +362,7 @@ def run_on(
                 "test": scoreboard(scores).to_json(),
             }
 
+    results["trend_selection_grid"] = {h: d["grid"] for h, d in trend.selection.get("per_hazard", {}).items()}
     results["forecast"] = {"trend": forecast_error(trend, test)}
     results["roc"] = timed("roc", lambda: risk_roc(gbt, test))
     inference = time_inference(gbt, next(e for e in test if e.is_normal) if any(e.is_normal for e in test) else test[0])
@@ -456,7 +438,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--train-seeds", nargs="+", default=["1", "2"])
     parser.add_argument("--validation-seeds", nargs="+", default=["3"])
-    parser.add_argument("--train-layout-seeds", nargs="+", default=["0", "1", "2", "3"])
+    parser.add_argument("--train-layout-seeds", nargs="+", default=["0", "1", "2", "3", "4", "5", "6", "7"])
+    parser.add_argument(
+        "--validation-layout-seeds",
+        nargs="+",
+        default=["8", "9"],
+        help="mines of the validation split: other than the training ones, so thresholds are chosen on unseen mines",
+    )
     parser.add_argument("--test-seeds", nargs="+", default=["101", "102"])
     parser.add_argument("--test-layout-seeds", nargs="+", default=["10", "11", "12", "13"])
     parser.add_argument("--train-per-kind", type=int, default=12)

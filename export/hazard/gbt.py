@@ -1,7 +1,8 @@
 """Gradient-boosted trees on window features (scikit-learn ``HistGradientBoostingClassifier``): the learned
 non-neural baseline, and its single-modality / modality-removed variants for the ablation table.
 
-Two models on the features of ``export.hazard.window_features`` at decision times every ``stride_s``:
+Two models on the features of ``export.hazard.window_features`` at decision times every ``stride_s``, from the
+first full 30-min input window on (``SENSOR_WINDOW_S``; the evaluation ignores every predictor's warnings before it):
 
 * **hazard type** (multi-class: none + the five ``HazardType``): class ``h`` from an event's onset to its deadline,
   class none on normal operation; no label (weight 0) after a deadline while the event lasts (the statutory alarm
@@ -43,6 +44,9 @@ from export.hazard.window_features import FEATURES, MODALITIES, episode_features
 F64 = NDArray[np.float64]
 F32 = NDArray[np.float32]
 NONE_CLASS = 0
+TEXT_AGE_COLUMNS = np.array(
+    [i for i, name in enumerate(FEATURES.names) if name.startswith("text.") and name.endswith(".age")]
+)
 
 DEFAULT_BUDGET = {h: 1.0 / len(HAZARD_TYPES) for h in HAZARD_TYPES}
 NEVER = 1.01  # a threshold no probability reaches: the hazard is never warned (no threshold held the budget)
@@ -104,7 +108,9 @@ def _mask_rows(x: F32, rng: np.random.Generator, share: float) -> None:
     dead_camera = np.flatnonzero(pick < share)
     x[np.ix_(dead_camera, camera)] = np.nan
     x[np.ix_(dead_camera, camera_valid)] = 0.0  # as camera_features reports a camera that delivers nothing
-    x[np.ix_(np.flatnonzero((pick >= share) & (pick < 2 * share)), text)] = 0.0
+    no_logs = np.flatnonzero((pick >= share) & (pick < 2 * share))
+    x[np.ix_(no_logs, text)] = 0.0  # no entry in any window: counts 0 ...
+    x[np.ix_(no_logs, TEXT_AGE_COLUMNS)] = np.nan  # ... and no newest entry to take the age of
     dead = np.flatnonzero((pick >= 2 * share) & (pick < 3 * share))
     which = rng.integers(len(channels), size=dead.shape[0])
     for k, channel in enumerate(channels):
@@ -127,7 +133,7 @@ class FeatureCache:
         entry = self._entries.get(key)
         if entry is not None and entry[0] is episode:
             return entry[1], entry[2]
-        ends = np.arange(0, episode.sensors.shape[0], stride_s, dtype=np.int64)
+        ends = np.arange(SENSOR_WINDOW_S, episode.sensors.shape[0], stride_s, dtype=np.int64)
         x = episode_features(episode, ends).astype(np.float32)
         self._entries[key] = (episode, ends, x)
         return ends, x
@@ -169,7 +175,7 @@ class GBTBaseline(Predictor):
         stride = stride_s or self.params.stride_s
         if self.feature_cache is not None:
             return self.feature_cache.get(episode, stride)
-        ends = np.arange(0, episode.sensors.shape[0], stride, dtype=np.int64)
+        ends = np.arange(SENSOR_WINDOW_S, episode.sensors.shape[0], stride, dtype=np.int64)
         return ends, episode_features(episode, ends).astype(np.float32)
 
     def _model(self, seed: int) -> HistGradientBoostingClassifier:
@@ -205,6 +211,9 @@ class GBTBaseline(Predictor):
         y_all = np.concatenate(ys)
         _mask_rows(x_all, rng, self.params.mask_share)
         x_all = x_all[:, self.columns]
+        # scikit-learn 1.9 fails to bin a column with no value at all (a small training set without any log
+        # entry of a keyword group): give it one, so the column exists and carries no information
+        x_all[0, np.flatnonzero(np.isnan(x_all).all(axis=0))] = 0.0
         counts = np.bincount(y_all, minlength=1 + len(HAZARD_TYPES)).astype(np.float64)
         # No sample or class weights: with weights scikit-learn bins every feature by weighted percentiles, ~50x
         # slower. Rare classes get low but well-ranked probabilities, and the thresholds are chosen on validation.
@@ -229,7 +238,7 @@ class GBTBaseline(Predictor):
         normal = [e for e in validation if e.is_normal]
         if not normal:
             raise ValueError("GBT thresholds need normal days in the validation episodes (training seeds)")
-        days = sum(e.duration_s for e in normal) / DAY_S
+        days = sum(e.duration_s - SENSOR_WINDOW_S for e in normal) / DAY_S
         probabilities = [(e, self.probabilities(e)) for e in normal]
         chosen: dict[HazardType, float] = {}
         achieved: dict[str, float] = {}
@@ -295,6 +304,8 @@ class GBTBaseline(Predictor):
         rows = np.repeat(x_row[None, :], len(groups) + 1, axis=0)
         for g, (name, cols) in enumerate(groups, start=1):
             rows[g, cols] = np.nan if not _is_text(cols) else 0.0
+            if name == "text":
+                rows[g, TEXT_AGE_COLUMNS] = np.nan
             if name == "camera":
                 rows[g, [i for i in cols if FEATURES.channel[i] == "valid"]] = 0.0
         p = self.type_model.predict_proba(rows[:, self.columns])

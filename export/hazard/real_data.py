@@ -183,6 +183,12 @@ def roc_curve(y: NDArray[np.int64] | NDArray[np.bool_], score: F64) -> tuple[F64
     return np.concatenate([[0.0], fp / neg]), np.concatenate([[0.0], tp / pos])
 
 
+def thin_curve(fpr: F64, tpr: F64, points: int = 200) -> list[list[float]]:
+    """At most ``points`` (fpr, tpr) pairs of a ROC curve, for plotting and the results file."""
+    index = np.unique(np.linspace(0, fpr.shape[0] - 1, min(points, fpr.shape[0])).astype(int))
+    return [[round(float(fpr[i]), 5), round(float(tpr[i]), 5)] for i in index]
+
+
 def auc(fpr: F64, tpr: F64) -> float:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
 
@@ -218,7 +224,7 @@ def seismic_cross_validation(data: SeismicData, *, folds: int = 10, repeats: int
         }
 
     results: dict[str, Any] = {}
-    curves: dict[str, tuple[list[float], list[float]]] = {}
+    curves: dict[str, list[list[float]]] = {}
     for name in models():
         aucs: list[float] = []
         recalls: list[float] = []
@@ -236,7 +242,7 @@ def seismic_cross_validation(data: SeismicData, *, folds: int = 10, repeats: int
             aucs.append(auc(fpr, tpr))
             recalls.append(recall_at_fpr(fpr, tpr, 0.10))
             if repeat == 0:
-                curves[name] = (fpr.tolist(), tpr.tolist())
+                curves[name] = thin_curve(fpr, tpr)
         results[name] = {
             "auc_mean": round(float(np.mean(aucs)), 4),
             "auc_per_repeat": [round(a, 4) for a in aucs],

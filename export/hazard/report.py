@@ -92,6 +92,50 @@ DETECTION_HEADERS = [
 ]
 
 
+def overall_detection(board: Mapping[str, Any]) -> float | None:
+    """Detected / events with a deadline over every hazard type."""
+    events = sum(s["events"] for s in board["per_hazard"].values())
+    detected = sum(s["detected"] for s in board["per_hazard"].values())
+    return detected / events if events else None
+
+
+def targets_check(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The issue's done-when targets per predictor on the held-out test set. The modality-removal target (detection
+    drops by <= 10 points with any one modality removed) is judged for the GBT on the models retrained without each
+    modality and on the full model with a dead camera / dead face-methane / dead belt-CO transmitter / no logs."""
+    test = results["predictors"]
+    trend_gas = test.get("trend", {}).get("test", {}).get("per_hazard", {}).get("gas_accumulation", {})
+    trend_median = trend_gas.get("lead_median_min")
+    out: dict[str, Any] = {}
+    for name, entry in test.items():
+        board = entry["test"]
+        gas = board["per_hazard"].get("gas_accumulation", {})
+        median = gas.get("lead_median_min")
+        checks: dict[str, Any] = {
+            "gas_median_lead_ge_5min": median is not None and median >= 5.0,
+            "gas_median_lead_ge_2x_trend": (
+                median is not None and trend_median is not None and median >= 2.0 * trend_median
+            ),
+            "false_per_day_le_1": board["false_per_day"] is not None and board["false_per_day"] <= 1.0,
+        }
+        full = overall_detection(board)
+        drops: dict[str, float] = {}
+        for condition, c_board in entry.get("conditions", {}).items():
+            value = overall_detection(c_board)
+            if full is not None and value is not None:
+                drops[condition] = round(100 * (full - value), 1)
+        if name == "gbt":
+            for ablation, a_entry in results.get("ablations", {}).items():
+                value = overall_detection(a_entry["test"])
+                if ablation.startswith("without_") and full is not None and value is not None:
+                    drops[f"retrained_{ablation}"] = round(100 * (full - value), 1)
+        if drops:
+            checks["modality_removal_drop_le_10_points"] = max(drops.values()) <= 10.0
+            checks["detection_drop_points"] = drops
+        out[name] = checks
+    return out
+
+
 def write_report(results: dict[str, Any], out: Path) -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     (out / "report.md").write_text(render(results), encoding="utf-8")
@@ -165,6 +209,29 @@ def render(results: Mapping[str, Any]) -> str:
     parts.append(_table(["kind", *names], kind_rows) + "\n")
     parts.append("![lead times](lead_times.png)\n")
 
+    grid = results.get("trend_selection_grid", {}).get("gas_accumulation")
+    if grid:
+        parts.append(
+            "Trend rule on the *training* episodes, gas: the lead / false-warning trade-off of its parameter grid "
+            "(the chosen parameters are the longest mean lead within the gas budget; mean lead counts a miss as 0). "
+            "Best row per false-warning level:\n"
+        )
+        best: dict[float, dict[str, Any]] = {}
+        for row in grid:
+            level = round(row["false_per_day"], 1)
+            if level <= 3.0 and (level not in best or row["mean_lead_min"] > best[level]["mean_lead_min"]):
+                best[level] = row
+        parts.append(
+            _table(
+                ["false / day (train)", "mean lead (min)", "window (s)", "horizon (s)", "min t"],
+                [
+                    [_fmt(level, 1), _fmt(r["mean_lead_min"]), r["window_s"], r["horizon_s"], r["min_t"]]
+                    for level, r in sorted(best.items())
+                ],
+            )
+            + "\n"
+        )
+
     if any("conditions" in e for e in results["predictors"].values()):
         parts.append("## Robustness: a dead modality or transmitter at inference\n")
         cond_rows = []
@@ -196,9 +263,7 @@ def render(results: Mapping[str, Any]) -> str:
             for hazard in [h.value for h in HAZARD_TYPES]:
                 s = board["per_hazard"].get(hazard)
                 row.append("-" if s is None else _pct(s["detection_rate"]))
-            events = sum(s["events"] for s in board["per_hazard"].values())
-            detected = sum(s["detected"] for s in board["per_hazard"].values())
-            row.append(_pct(detected / events if events else None))
+            row.append(_pct(overall_detection(board)))
             row.append(_fmt(board["per_hazard"].get("gas_accumulation", {}).get("lead_median_min")))
             row.append(_fmt(board["false_per_day"], 2))
             ab_rows.append(row)
@@ -294,14 +359,25 @@ def render(results: Mapping[str, Any]) -> str:
                 + "\n"
             )
 
-    targets = results.get("targets")
-    if targets:
-        parts.append("## Issue targets on the test set\n")
-        keys = list(next(iter(targets.values())).keys())
-        parts.append(
-            _table(["predictor", *keys], [[n, *["yes" if v[k] else "no" for k in keys]] for n, v in targets.items()])
-            + "\n"
+    targets = targets_check(results)
+    parts.append("## Issue targets on the test set\n")
+    keys = sorted({k for v in targets.values() for k in v if k != "detection_drop_points"})
+    parts.append(
+        _table(
+            ["predictor", *keys],
+            [[n, *[("yes" if v[k] else "no") if k in v else "-" for k in keys]] for n, v in targets.items()],
         )
+        + "\n"
+    )
+    parts.append(
+        "Detection-rate drop in points (all hazards, events with a deadline) when a modality or transmitter is "
+        "removed: "
+        + "; ".join(
+            f"{n}: " + ", ".join(f"{c} {d:+.1f}" for c, d in v.get("detection_drop_points", {}).items())
+            for n, v in targets.items()
+        )
+        + ".\n"
+    )
     examples = results.get("examples")
     if examples:
         parts.append("## Example warning timelines\n")
@@ -348,8 +424,9 @@ def plot_roc(results: Mapping[str, Any], path: Path) -> None:
     ax.legend(fontsize=6)
     if seismic:
         ax = axes[0][1]
-        for name, (fpr, tpr) in seismic.items():
-            ax.plot(fpr, tpr, label=name, lw=1)
+        for name, points in seismic.items():
+            arr = np.asarray(points)
+            ax.plot(arr[:, 0], arr[:, 1], label=name, lw=1)
         ax.plot([0, 1], [0, 1], "k:", lw=0.5)
         ax.axvline(0.1, color="grey", lw=0.5)
         ax.set_title("seismic-bumps (real), out-of-fold", fontsize=8)
@@ -391,3 +468,22 @@ def plot_timeline(episode: Episode, warnings_by: Mapping[str, Sequence[HazardWar
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m export.hazard.report DIR``: re-render report.md and the summary plots from DIR/results.json."""
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    results = json.loads((args.directory / "results.json").read_text(encoding="utf-8"))
+    results["targets"] = targets_check(results)
+    plot_leads(results, args.directory / "lead_times.png")
+    plot_roc(results, args.directory / "roc.png")
+    write_report(results, args.directory)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,6 +10,8 @@ Matching (one rule for every predictor):
 * A warning raised after the deadline but before the event ends is a *late* detection with lead 0.
 * No warning is a *miss*. Events whose deadline never comes (a fan restarted in time) are not scored for detection;
   warnings on them are reported, and are not false (the hazard was real).
+* Warnings raised during a warm-up at the start of an episode (``warmup_s``, the 30-min input window of the
+  contract) are ignored for every predictor alike: an episode starts cold, a gateway in service does not.
 * A warning is *false* when its active span does not touch ``[onset - tolerance, max(end, deadline)]`` of any
   event of its hazard type in the same episode; every warning on a normal day is false. False warnings per
   gateway-day are counted on normal days only (the operating condition the budget is about).
@@ -74,13 +76,15 @@ def score_episode(
     *,
     duration_s: float,
     tolerance_s: float = DEFAULT_TOLERANCE_S,
+    warmup_s: float = 0.0,
 ) -> EpisodeScore:
-    """Match ``warnings`` to ``events`` of one episode (see the module docstring)."""
-    if duration_s <= 0:
-        raise ValueError(f"duration_s must be > 0, got {duration_s}")
-    if tolerance_s < 0:
-        raise ValueError(f"tolerance_s must be >= 0, got {tolerance_s}")
-    ordered = sorted(warnings, key=lambda w: w.t_s)
+    """Match ``warnings`` to ``events`` of one episode (see the module docstring). Warnings raised in the first
+    ``warmup_s`` (before a predictor's input window is full) are ignored and that time is not counted as exposure."""
+    if duration_s <= warmup_s:
+        raise ValueError(f"duration_s must be > warmup_s ({warmup_s}), got {duration_s}")
+    if tolerance_s < 0 or warmup_s < 0:
+        raise ValueError(f"tolerance_s and warmup_s must be >= 0, got {tolerance_s}, {warmup_s}")
+    ordered = sorted((w for w in warnings if w.t_s >= warmup_s), key=lambda w: w.t_s)
     outcomes: list[EventOutcome] = []
     for event in events:
         same = [w for w in ordered if w.hazard is event.hazard]
@@ -127,7 +131,7 @@ def score_episode(
     return EpisodeScore(
         episode_id=episode_id,
         is_normal=not events,
-        duration_s=duration_s,
+        duration_s=duration_s - warmup_s,
         outcomes=outcomes,
         warnings=ordered,
         false_warnings=false,
