@@ -91,3 +91,14 @@ def test_gbt_variants_share_features_and_degraded_copies_are_not_confused(
     assert len(tracks) == 5
     with pytest.raises(ValueError, match="modality"):
         GBTBaseline(())
+
+
+def test_test_split_can_come_from_generated_directories(tmp_path: Path) -> None:
+    from edge.sim.hazard.dataset import write_dataset
+    from edge.sim.hazard.generator import HazardScenarioGenerator
+    from export.hazard.data import load_directories
+
+    write_dataset(tmp_path / "a", HazardScenarioGenerator(seed=9, layout_seed=7), hazard_episodes=2, normal_days=0)
+    episodes = load_directories([tmp_path / "a"])
+    assert [e.seed for e in episodes] == [9, 9]
+    assert all(not e.is_normal for e in episodes)
