@@ -19,16 +19,19 @@ cannot run this checkpoint as is. ``_area_attention`` is an independent implemen
 area attention (YOLOv12 paper, arXiv:2502.12524) over the checkpoint's ``qk``/``v``/``pe``/``proj`` layers,
 installed on ``AAttn`` only for modules that have ``qk``.
 
-Run (about 5 min on 2 cores; CPU-only torch -- an unpinned torch pulls a multi-GB CUDA build)::
+Run (the conversion itself takes under a minute; CPU-only torch -- an unpinned torch pulls a multi-GB CUDA build)::
 
     python3.11 -m venv /tmp/exportenv
-    /tmp/exportenv/bin/pip install torch==2.13.0+cpu torchvision==0.28.0   # the CPU wheels (local wheel dir)
+    /tmp/exportenv/bin/pip install torch==2.13.0+cpu          # the CPU wheel (here: /opt/wheels, via pip's find-links)
+    /tmp/exportenv/bin/pip install --no-deps torchvision==0.28.0
     /tmp/exportenv/bin/pip install ultralytics==8.4.190 onnx onnxslim onnxruntime
     pip download helmet-detector==2.1.0 --no-deps -d /tmp/hd
     YOLO_OFFLINE=1 nice -n 10 /tmp/exportenv/bin/python export/detector/convert_helmet.py \\
         --wheel /tmp/hd/helmet_detector-2.1.0-py3-none-any.whl --out /tmp/helmet_export
 
-then, in minegate's venv: ``python -m export.detector.build_helmet --onnx /tmp/helmet_export``.
+PyPI's torchvision is linked against CUDA torch, so its operators do not load beside the CPU torch; ultralytics
+only reads its version at import and the ONNX export never calls it (``--no-deps`` keeps pip from replacing the
+CPU torch). Then, in minegate's venv: ``python -m export.detector.build_helmet --onnx /tmp/helmet_export``.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ Image = npt.NDArray[np.uint8]
 CLASSES = ("helmet", "bare head")
 CONDITIONS = ("clean", "dark", "glare", "dust", "lowres")
 OPERATING_CONFIDENCE = 0.35
+SWEEP_CONFIDENCES = (0.05, 0.1, 0.2, 0.35, 0.5)
 AP_CONFIDENCE = 0.001
 IOU_MATCH = 0.5
 SEED = 20260611
@@ -122,6 +123,7 @@ class ClassScore:
     true_positives: int
     false_positives: int
     max_recall: float  # recall over every detection down to AP_CONFIDENCE: how many heads it sees at all
+    sweep: tuple[tuple[float, float, float], ...] = ()  # (confidence, precision, recall) at SWEEP_CONFIDENCES
 
 
 def score_class(
@@ -151,8 +153,16 @@ def score_class(
     recall = cum_tp / max(labelled, 1)
     precision = cum_tp / np.maximum(cum_tp + cum_fp, 1e-12)
     ap = average_precision(recall, precision) if flat and labelled else 0.0
-    at_op = sum(1 for s, _, _ in flat if s >= operating_confidence)
-    op_tp = int(cum_tp[at_op - 1]) if at_op else 0
+
+    def counts(threshold: float) -> tuple[int, int]:
+        kept = sum(1 for s, _, _ in flat if s >= threshold)
+        return kept, int(cum_tp[kept - 1]) if kept else 0
+
+    sweep = []
+    for threshold in SWEEP_CONFIDENCES:
+        kept, hits = counts(threshold)
+        sweep.append((threshold, hits / kept if kept else 0.0, hits / labelled if labelled else 0.0))
+    at_op, op_tp = counts(operating_confidence)
     return ClassScore(
         labelled=labelled,
         ap50=ap,
@@ -161,6 +171,7 @@ def score_class(
         true_positives=op_tp,
         false_positives=at_op - op_tp,
         max_recall=float(recall[-1]) if flat else 0.0,
+        sweep=tuple(sweep),
     )
 
 
@@ -232,6 +243,18 @@ def _table(results: dict[str, dict[str, dict[str, ClassScore]]], names: Sequence
                 s = results[n][condition][cls]
                 cells.append(f"{s.precision:.3f} | {s.recall:.3f} | {100 * s.ap50:.1f}")
             lines.append(f"| {cls} | {condition} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _sweep_table(results: dict[str, dict[str, dict[str, ClassScore]]], condition: str = "clean") -> list[str]:
+    lines = [
+        f"| file | class | {' | '.join(f'P / R @ {c:g}' for c in SWEEP_CONFIDENCES)} | recall @ {AP_CONFIDENCE:g} |",
+        "|---|---|" + "---:|" * (len(SWEEP_CONFIDENCES) + 1),
+    ]
+    for name, per_condition in results.items():
+        for cls, score in per_condition[condition].items():
+            cells = " | ".join(f"{p:.2f} / {r:.2f}" for _, p, r in score.sweep)
+            lines.append(f"| {name} | {cls} | {cells} | {score.max_recall:.2f} |")
     return lines
 
 
@@ -314,7 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_report(args.out, payload)
     record_metrics(args.model, results)
-    tables = [*_table(results, ["fp32", "int8"]), "", *_variant_table(variants), "", *_latency_table(latency)]
+    tables = [
+        *_table(results, ["fp32", "int8"]),
+        "",
+        *_sweep_table(results),
+        "",
+        *_variant_table(variants),
+        "",
+        *_latency_table(latency),
+    ]
     (args.out / "tables.md").write_text("\n".join(tables) + "\n", encoding="utf-8")
     sys.stdout.write("\n".join(tables) + "\n")
     return 0

@@ -35,7 +35,7 @@ def test_matching_counts_each_labelled_box_once_and_needs_iou_half() -> None:
     gt = [truths(box(0, 0, 10, 10), box(50, 50, 60, 60)), truths()]
     dets = [
         [(box(0, 0, 10, 10), 0.9), (box(1, 1, 10, 10), 0.8), (box(50, 50, 56, 56), 0.7)],  # dup, then IoU 0.36
-        [(box(0, 0, 10, 10), 0.6)],  # nothing labelled on this photo
+        [(box(0, 0, 10, 10), 0.3)],  # nothing labelled on this photo
     ]
     score = score_class(dets, gt, operating_confidence=0.75)
     assert score.labelled == 2
@@ -45,6 +45,9 @@ def test_matching_counts_each_labelled_box_once_and_needs_iou_half() -> None:
     assert score.precision == pytest.approx(0.5)
     assert score.recall == pytest.approx(0.5)
     assert score.max_recall == pytest.approx(0.5)
+    by_confidence = {c: (p, r) for c, p, r in score.sweep}
+    assert by_confidence[0.05] == pytest.approx((0.25, 0.5))  # all four kept
+    assert by_confidence[0.5] == pytest.approx((1 / 3, 0.5))  # 0.9, 0.8, 0.7 kept, not 0.3
 
 
 def test_no_detections_scores_zero_not_an_error() -> None:
