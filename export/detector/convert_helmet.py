@@ -136,6 +136,13 @@ def convert(wheel: Path, out_dir: Path, *, imgsz: int, opset: int) -> Path:
         target = out_dir / FP32_NAME
         shutil.move(str(exported), target)
     graph = onnx.load(str(target))
+    # The exporter stamps the export time into the file's metadata; the checkpoint's own date instead makes the
+    # conversion byte-for-byte reproducible (same sha256 on every run), so a rebuild can be checked against the
+    # manifest. The export time is kept in upstream.json.
+    for prop in graph.metadata_props:
+        if prop.key == "date":
+            prop.value = str(ckpt.get("date"))
+    onnx.save(graph, str(target))
     train_args = ckpt.get("train_args") or {}
     provenance = {
         "package": _metadata_fields(metadata),
