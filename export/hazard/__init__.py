@@ -2,8 +2,12 @@
 the non-neural baselines, the evaluation run and its report.
 
 ``warnings`` (the operator-facing warning and the rate limiting that makes it), ``scoring`` (event matching, lead
-time, false warnings per gateway-day, forecast error), ``predictor`` (the interface every predictor implements),
-``features`` (window features of the gradient-boosted trees), ``baselines`` (threshold only, linear trend,
-gradient-boosted trees), ``data`` (held-out episode sets), ``real_data`` (the real gas record and seismic-bumps),
-``evaluate`` (the command) and ``report`` (results.json, report.md, plots).
+time, false warnings per gateway-day, forecast error), ``predictor`` (the ``Predictor`` interface every predictor
+implements, the neural model included), ``window_features`` (hand-made window features), ``baselines`` (threshold
+only, linear trend), ``gbt`` (gradient-boosted trees and their modality ablations), ``data`` (held-out episode
+sets, degraded copies), ``real_data`` (the real gas record and seismic-bumps), ``evaluate`` (the command) and
+``report`` (results.json, report.md, plots).
+
+A new predictor subclasses ``predictor.Predictor`` (``fit``, ``tracks``, optionally ``forecast``) and is scored
+by ``evaluate.score_predictor`` / ``scoring.scoreboard`` exactly like the baselines.
 """

@@ -477,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             validation=SplitSpec(
                 _ints(args.validation_seeds),
-                _ints(args.train_layout_seeds),
+                _ints(args.validation_layout_seeds),
                 args.validation_per_kind,
                 args.validation_normal_days,
                 args.jurisdiction,

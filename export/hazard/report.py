@@ -137,7 +137,9 @@ def targets_check(results: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_report(results: dict[str, Any], out: Path) -> None:
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+    # one line per top-level section: small enough for the repository, still diffable section by section
+    body = ",\n".join(f" {json.dumps(key)}: {json.dumps(value, default=str)}" for key, value in results.items())
+    (out / "results.json").write_text("{\n" + body + "\n}\n", encoding="utf-8")
     (out / "report.md").write_text(render(results), encoding="utf-8")
 
 
