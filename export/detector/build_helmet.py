@@ -53,7 +53,7 @@ from edge.camera.detector_manifest import (
 from edge.camera.yolo import letterbox, to_tensor
 from edge.inference.manifest import sha256_of
 from export.detector.convert_helmet import FP32_NAME, PROVENANCE_NAME
-from export.detector.helmet_data import DATA_DIR, calibration_split, load_images
+from export.detector.helmet_data import CALIBRATION_EVERY, DATA_DIR, calibration_split, load_images
 
 INT8_NAME = "helmet_yolov12m_int8.onnx"
 MODEL_NAME = "helmet_yolov12m"
@@ -155,7 +155,7 @@ def build(onnx_dir: Path, out_dir: Path, *, variant: str = DEFAULT_VARIANT, data
             f"{ckpt['train_args']['data']!r} (bike helmets) at {ckpt['train_args']['imgsz']} px; converted with "
             f"{provenance['export']['exporter']} (export/detector/convert_helmet.py); int8: onnxruntime static QDQ, "
             f"variant {variant!r} ({', '.join(VARIANTS[variant]['ops'])} quantized, per-channel weights), "
-            f"calibrated on {len(names)} shared helmet photos ({names[0]}, ... every {len(names) and 5}th)"
+            f"calibrated on {len(names)} shared helmet photos ({names[0]}, ... every {CALIBRATION_EVERY}th)"
         ),
         licence=(
             f"{package.get('License-Expression', package.get('License', '?'))} (package metadata of "
