@@ -361,6 +361,32 @@ def render(results: Mapping[str, Any]) -> str:
                 + "\n"
             )
 
+    parts.append("## What a new predictor must beat (same test set, same scoring)\n")
+    bar_rows = []
+    for hazard in [h.value for h in HAZARD_TYPES]:
+        entries = [
+            (name, e["test"]["per_hazard"][hazard])
+            for name, e in results["predictors"].items()
+            if hazard in e["test"]["per_hazard"] and e["test"]["per_hazard"][hazard]["events"]
+        ]
+        if not entries:
+            continue
+        best_rate = max(entries, key=lambda x: x[1]["detection_rate"] or 0.0)
+        best_lead = max(entries, key=lambda x: x[1]["lead_median_all_min"] or 0.0)
+        bar_rows.append(
+            [
+                hazard,
+                f"{_pct(best_rate[1]['detection_rate'])} ({best_rate[0]})",
+                f"{_fmt(best_lead[1]['lead_median_all_min'])} ({best_lead[0]})",
+            ]
+        )
+    parts.append(
+        _table(["hazard", "best detection rate", "best lead median, misses = 0 (min)"], bar_rows)
+        + "\n\nand the issue's targets: gas median lead >= 5 min and >= 2x the trend's, <= 1 false warning per "
+        "normal gateway-day (and on the real gas record), detection drop <= 10 points with any one modality removed; "
+        "the neural model is scored with `export.hazard.evaluate.score_predictor` under the same `WarningPolicy`.\n"
+    )
+
     targets = targets_check(results)
     parts.append("## Issue targets on the test set\n")
     keys = sorted({k for v in targets.values() for k in v if k != "detection_drop_points"})
