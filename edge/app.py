@@ -37,6 +37,9 @@ from edge.sensors.serial_line import SerialInstrument
 from edge.systemd import SystemdNotifier
 
 if TYPE_CHECKING:
+    from edge.camera.capture import FrameSource
+    from edge.camera.config import CameraConfig, CamerasSection
+    from edge.camera.gateway import GatewayCameras
     from edge.dtn.bundle import Bundle
     from edge.dtn.config import NodeSpec
     from edge.dtn.ingest import GatewayIngest
@@ -51,7 +54,7 @@ RESTART_BACKOFF_S = (1.0, 30.0)
 # Tasks whose failure degrades the gateway without touching its local safety functions (see safety_functions_ok).
 # Tasks whose failure costs earlier warnings or reach to the surface, never sensing or statutory alarms. A
 # task named "kind:detail" (e.g. "record-feed:tcp://...") is classed by its kind.
-ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed"})
+ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed", "cameras"})
 
 
 class Gateway:
@@ -62,9 +65,11 @@ class Gateway:
         clock: Clock,
         notifier: SystemdNotifier | None = None,
         zmq_context: zmq.asyncio.Context | None = None,
+        camera_sources: Callable[[CameraConfig], FrameSource] | None = None,
     ) -> None:
         spec = loaded.spec
         self.spec = spec
+        self._camera_sources = camera_sources  # None: OpenCV opens each camera's configured source
         self.clock = clock
         self.notifier = notifier or SystemdNotifier()
         self.started_mono = clock.monotonic()
@@ -125,6 +130,9 @@ class Gateway:
         ingest_spec = spec.dtn.ingest if spec.dtn is not None else None
         if ingest_spec is not None and ingest_spec.movement and ingest_spec.movement_source is not None:
             self._record_feed(ingest_spec.movement_source)
+        self.cameras: GatewayCameras | None = None
+        if spec.cameras is not None:
+            self._start_cameras(spec.cameras)
         # The gateway's DTN node and its bundle producers; built afresh by each (re)start of the "dtn" task.
         self.dtn: DtnNode | None = None
         self.dtn_ingest: GatewayIngest | None = None
@@ -160,6 +168,23 @@ class Gateway:
             len(model.labels),
             loc.source_endpoint,
         )
+
+    def _start_cameras(self, section: CamerasSection) -> None:
+        """Cameras, helmet and zone checks: warnings and malfunctions below the statutory alarms, never in
+        their way (their own threads, one detection thread, conditions that are never statutory)."""
+        from edge.camera.gateway import GatewayCameras  # noqa: PLC0415  (OpenCV only on gateways with cameras)
+
+        self.cameras = GatewayCameras(
+            section,
+            clock=self.clock,
+            data_dir=Path(self.spec.data_dir),
+            apply=self._apply_changes,
+            alarms=self.alarms.snapshot,
+            source_factory=self._camera_sources,
+        )
+        if self.cameras.refused is not None:
+            self.task_faults["cameras"] = self.cameras.refused
+            self._apply_changes([self._gateway_malfunction("cameras", f"camera {self.cameras.refused}")])
 
     def _record_feed(self, endpoint: str) -> RecordFeed:
         from edge.localization.source import RecordFeed  # noqa: PLC0415
@@ -383,6 +408,7 @@ class Gateway:
                 "backlog": self.journal_writer.backlog,
             },
             "publisher": ({"sent": self.publisher.sent, "dropped": self.publisher.dropped} if self.publisher else None),
+            "cameras": self.cameras.status() if self.cameras is not None else None,
         }
 
     # ---- lifecycle ---------------------------------------------------------------------------------
@@ -465,6 +491,8 @@ class Gateway:
                 dtn_spec = self.spec.dtn
                 if dtn_spec is not None:
                     tasks.append(group.create_task(self._supervise("dtn", lambda: self._run_dtn(dtn_spec)), name="dtn"))
+                if self.cameras is not None:
+                    tasks.append(group.create_task(self._supervise("cameras", self.cameras.run), name="cameras"))
                 self.notifier.ready(f"polling {len(self.spec.devices)} devices")
                 await stop.wait()
                 self.notifier.stopping()

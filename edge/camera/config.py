@@ -98,6 +98,11 @@ class ZoneConfig(_Strict):
         "foot", description="foot: the bottom-centre of the person's box is inside; overlap: a share of the box is"
     )
     min_overlap: float = Field(0.3, gt=0, le=1, description="share of the box inside the polygon for 'overlap'")
+    points: list[str] = Field(
+        [],
+        description="ids of the gateway's points whose alert/alarm state is this zone's hazard state (e.g. the "
+        "methane head and the roof convergence sensor at XC-7); none: the hazard state is unknown",
+    )
 
 
 class ViolationConfig(_Strict):
@@ -156,4 +161,21 @@ class CameraConfig(_Strict):
         duplicated = sorted({i for i in ids if ids.count(i) > 1})
         if duplicated:
             raise ValueError(f"camera {self.id!r}: zone ids must be unique, repeated: {duplicated}")
+        return self
+
+
+class CamerasSection(_Strict):
+    """The gateway's ``cameras:`` section: one detector shared by every stream (one detection thread)."""
+
+    detector: DetectorConfig | None = Field(
+        None, description="helmet/person detector; none: health, motion and masked features only"
+    )
+    streams: list[CameraConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def verify_camera_ids(self) -> CamerasSection:
+        ids = [c.id for c in self.streams]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"camera ids must be unique, repeated: {duplicated}")
         return self

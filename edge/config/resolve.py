@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from edge.camera.config import CamerasSection
 from edge.config.issues import ConfigError, ConfigIssue, PathPart, did_you_mean
 from edge.config.resolved import (
     AckInputSpec,
@@ -271,6 +272,7 @@ class _Resolver:
             source_file=self.lines.file,
             localization=self._localization(),
             dtn=self._dtn(data_dir),
+            cameras=self._cameras(devices, instruments),
         )
 
     def _unique(self, section: str, ids: Sequence[str], what: str) -> None:
@@ -644,6 +646,40 @@ class _Resolver:
             threads=loc.threads,
             file=loc.file,
         )
+
+    def _cameras(self, devices: Sequence[DeviceSpec], instruments: Sequence[InstrumentSpec]) -> CamerasSection | None:
+        section = self.config.cameras
+        if section is None:
+            return None
+        points = sorted(
+            {p.point_id for d in devices for p in d.points} | {p.point_id for m in instruments for p in m.points}
+        )
+        detector = section.detector
+        if detector is not None:
+            model_dir = Path(os.path.normpath(self.base_dir / detector.model_dir))
+            if not (model_dir / "manifest.json").is_file():
+                self.error(
+                    ("cameras", "detector", "model_dir"),
+                    f"no manifest.json in {model_dir}: point model_dir at a converted detector "
+                    "(e.g. the shipped models/detector/helmet)",
+                    value=detector.model_dir,
+                    has_value=True,
+                )
+            detector = detector.model_copy(update={"model_dir": str(model_dir)})
+        streams = []
+        for i, camera in enumerate(section.streams):
+            for j, zone in enumerate(camera.zones):
+                for k, point in enumerate(zone.points):
+                    if point not in points:
+                        self.unknown(("cameras", "streams", i, "zones", j, "points", k), "point", point, points)
+            streams.append(camera.model_copy(update={"source": self._camera_source(camera.source)}))
+        return CamerasSection(detector=detector, streams=streams)
+
+    def _camera_source(self, source: str) -> str:
+        """A recording to replay is found relative to the config file, like every other path in it."""
+        if source.isdigit() or "://" in source or source.startswith("/"):
+            return source
+        return os.path.normpath(self.base_dir / source)
 
     def _dtn(self, data_dir: Path) -> NodeSpec | None:
         section = self.config.dtn

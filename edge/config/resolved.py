@@ -11,6 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from edge.camera.config import CamerasSection
 from edge.dtn.config import NodeSpec
 from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
@@ -228,6 +229,7 @@ class GatewaySpec:
     source_file: str = ""
     localization: LocalizationSpec | None = None
     dtn: NodeSpec | None = None  # the gateway's own DTN node (edge.dtn)
+    cameras: CamerasSection | None = None  # paths made absolute (detector model_dir, replayed video files)
 
     def bus(self, bus_id: str) -> BusSpec:
         for b in self.buses:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.camera.config import CamerasSection
 from edge.config.units import Baudrate, Duration
 from edge.dtn.config import DtnSectionModel
 from edge.modbus.codec import ByteOrder, DataType, WordOrder
@@ -307,3 +308,4 @@ class ConfigModel(StrictModel):
     alarms: AlarmSettingsModel = AlarmSettingsModel()
     localization: LocalizationModel | None = None
     dtn: DtnSectionModel | None = None
+    cameras: CamerasSection | None = None

@@ -65,9 +65,7 @@ def test_a_bare_headed_worker_entering_a_zone_raises_exactly_one_alert(tmp_path:
     analyser = CameraAnalyser(config, zone_hazard=zone_hazard, started_t_mono=frames[0].t_mono, snapshots=snapshots)
     results: list[FrameResult] = [analyser.analyse(f, lambda f: detector.detect(f.image)) for f in frames]
 
-    events = (
-        [e for r in results for e in r.events] if False else [e for r in results if r.workers for e in r.workers.events]
-    )
+    events = [e for r in results if r.workers for e in r.workers.events]
     assert len({e.alert_id for e in events}) == 1, [e.message for e in events]
     assert [(e.kind, e.escalation) for e in events] == [
         (ViolationKind.BARE_HEAD, False),
