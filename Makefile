@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.dtn_simulation --jobs 2
 	$(BIN)/python -m benchmarks.hazard_generate
 	$(BIN)/python -m benchmarks.camera_throughput
+	$(BIN)/python -m benchmarks.text_encoder
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
