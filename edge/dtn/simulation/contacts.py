@@ -27,6 +27,22 @@ Moving nodes (trajectories of ``edge.sim.mobility``), sampled every ``step_s``:
 - People are in the mine from the first point of their trajectory to the last; a person whose day ends at the
   portal stays in range of it for ``exit_dwell_s`` more (walking out past the access point to the lamp room).
   Machines stay where they park.
+
+A roof fall (``Fall``): from the time it comes down, a drift it blocks is full of rubble, and a 2.4 GHz
+(802.15.4-class) signal does not get through a drift filled with broken rock. The rubble is a rectangle: the
+blocked drift's centre line, ``entry_width_m`` wide, from one intersection to the next but without the
+intersections themselves (they stay open: the movers' detours go through them, and a gateway sits in one). A
+mobile-gateway, mobile-sink or mobile-mobile sample whose straight line between the two positions passes
+through the inside of any rubble rectangle is not in range (a line that only grazes its edge is). A node inside
+the rubble (someone in the drift when it fell) hears no one. Gateway-to-gateway links were already cut by a
+fall on the drift between them (above).
+
+What the contact model still does not model: it is distance-only within a drift (no path loss, fading,
+shadowing by machines or people, nor the drift's own bends); a pillar is modelled only through the "same drift"
+rule (two points in parallel entries, or in neighbouring crosscuts, do not hear each other unless within
+``corner_range_m``; a corner contact stands for diffraction round the pillar corner its straight line cuts);
+the rubble is all-or-nothing (no signal over the top of a partial fall, no fall shorter than the drift
+segment); and nothing reaches round the fall through the crosscuts beyond the corner rule.
 """
 
 from __future__ import annotations
@@ -144,6 +160,84 @@ def _hears(layout: MineLayout, a: FixedPoint, b: FixedPoint, range_m: float) -> 
     )
 
 
+# ---------------------------------------------------------------------------------------------- roof fall
+@dataclass(frozen=True)
+class Fall:
+    """The rubble of a roof fall: one rectangle per blocked drift (module docstring), there from ``t`` on.
+
+    Rectangle ``r`` is centred at ``(cx[r], cy[r])``, runs along the unit vector ``(ux[r], uy[r])`` for
+    ``half_length[r]`` either way and is ``half_width[r]`` wide either side of it."""
+
+    t: float  # epoch seconds
+    edges: tuple[str, ...]
+    cx: NDArray[np.float64]
+    cy: NDArray[np.float64]
+    ux: NDArray[np.float64]
+    uy: NDArray[np.float64]
+    half_length: NDArray[np.float64]
+    half_width: NDArray[np.float64]
+
+    @classmethod
+    def in_layout(cls, layout: MineLayout, blocked_edges: frozenset[str], t: float) -> Fall:
+        unknown = sorted(blocked_edges - layout.edges.keys())
+        if unknown:
+            raise ValueError(f"blocked edges {unknown} are not drifts of this layout (edge ids are 'a~b')")
+        half = layout.params.entry_width_m / 2
+        rows: list[tuple[float, float, float, float, float]] = []
+        edges = sorted(blocked_edges)
+        for edge_id in edges:
+            edge = layout.edges[edge_id]
+            a, b = layout.nodes[edge.a], layout.nodes[edge.b]
+            length = math.hypot(b.x - a.x, b.y - a.y)
+            ux, uy = (b.x - a.x) / length, (b.y - a.y) / length
+            # An intersection stays open (detours go through it): the rubble starts where the drift leaves it.
+            trim_a = half if a.entry is not None and a.crosscut is not None else 0.0
+            trim_b = half if b.entry is not None and b.crosscut is not None else 0.0
+            mid = (trim_a + length - trim_b) / 2
+            rows.append((a.x + ux * mid, a.y + uy * mid, ux, uy, max(0.0, (length - trim_a - trim_b) / 2)))
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), 5)
+        return cls(
+            t,
+            tuple(edges),
+            table[:, 0].copy(),
+            table[:, 1].copy(),
+            table[:, 2].copy(),
+            table[:, 3].copy(),
+            table[:, 4].copy(),
+            np.full(len(rows), half),
+        )
+
+    def blocks(
+        self,
+        x0: NDArray[np.float64],
+        y0: NDArray[np.float64],
+        x1: NDArray[np.float64],
+        y1: NDArray[np.float64],
+    ) -> NDArray[np.bool_]:
+        """Whether the straight line from ``(x0, y0)`` to ``(x1, y1)`` passes through the inside of any rubble.
+
+        Element-wise over arrays of one shape; the segment is clipped against each rectangle in its own frame
+        (Liang-Barsky): it crosses when the parameter interval left inside both slabs has a positive length."""
+        x0, y0, x1, y1 = (np.asarray(v, dtype=np.float64)[..., None] for v in (x0, y0, x1, y1))
+        rx, ry = x0 - self.cx, y0 - self.cy
+        dx, dy = x1 - x0, y1 - y0
+        lo = np.zeros(np.broadcast_shapes(rx.shape, dx.shape))
+        hi = np.ones_like(lo)
+        slabs = (
+            (rx * self.ux + ry * self.uy, dx * self.ux + dy * self.uy, self.half_length),
+            (ry * self.ux - rx * self.uy, dy * self.ux - dx * self.uy, self.half_width),
+        )
+        for start, step, half in slabs:
+            parallel = step == 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t1 = (-half - start) / step
+                t2 = (half - start) / step
+            lo = np.where(parallel, lo, np.maximum(lo, np.minimum(t1, t2)))
+            hi = np.where(parallel, np.where(np.abs(start) < half, hi, -1.0), np.minimum(hi, np.maximum(t1, t2)))
+        crosses: NDArray[np.bool_] = np.asarray((lo < hi).any(axis=-1), dtype=np.bool_)
+        return crosses
+
+
 # ---------------------------------------------------------------------------------------------- moving nodes
 @dataclass(frozen=True)
 class Contact:
@@ -218,8 +312,10 @@ def _to_contacts(
     ]
 
 
-def fixed_contacts(layout: MineLayout, network: FixedNetwork, positions: Positions, step_s: float) -> list[Contact]:
-    """Contacts of moving nodes with the gateways and the sink (the layout's radio model)."""
+def fixed_contacts(
+    layout: MineLayout, network: FixedNetwork, positions: Positions, step_s: float, *, fall: Fall | None = None
+) -> list[Contact]:
+    """Contacts of moving nodes with the gateways and the sink (the layout's radio model; none through ``fall``)."""
     p = layout.params
     half = p.entry_width_m / 2
     fx = np.array([f.x for f in network.points])
@@ -232,15 +328,26 @@ def fixed_contacts(layout: MineLayout, network: FixedNetwork, positions: Positio
         with np.errstate(invalid="ignore"):
             hears = ((dx <= half) & (dy <= p.radio_range_m)) | ((dy <= half) & (dx <= p.radio_range_m))
             hears |= dx * dx + dy * dy <= p.corner_range_m**2
+        if fall is not None:
+            rows, movers, points = np.nonzero(hears & (positions.times[k : k + 512, None, None] >= fall.t))
+            through = fall.blocks(positions.x[k + rows, movers], positions.y[k + rows, movers], fx[points], fy[points])
+            hears[rows[through], movers[through], points[through]] = False
         matrix[k : k + 512] = hears.reshape(len(hears), nodes * len(fx))
     pairs = [(m, f.id) for m in positions.ids for f in network.points]
     return _to_contacts(positions.times, step_s, matrix, pairs)
 
 
 def mobile_contacts(
-    layout: MineLayout, positions: Positions, step_s: float, *, range_m: float, split_at: Sequence[float] = ()
+    layout: MineLayout,
+    positions: Positions,
+    step_s: float,
+    *,
+    range_m: float,
+    split_at: Sequence[float] = (),
+    fall: Fall | None = None,
 ) -> list[Contact]:
-    """Contacts between moving nodes: same entry or same crosscut within ``range_m``, or round a corner.
+    """Contacts between moving nodes: same entry or same crosscut within ``range_m``, or round a corner, and not
+    through the rubble of ``fall``.
 
     ``split_at``: times where the population changes (a shift change). The samples are then taken window by
     window, each over the nodes present in it only (two shifts' crews are never compared), and a contact that
@@ -251,7 +358,7 @@ def mobile_contacts(
         {int(r) for r in np.searchsorted(times, np.asarray(split_at, dtype=np.float64)) if 0 < r < len(times)}
     )
     if not rows:
-        return _mobile_contacts(layout, positions, step_s, range_m=range_m)
+        return _mobile_contacts(layout, positions, step_s, range_m=range_m, fall=fall)
     present = positions.present
     out: list[Contact] = []
     open_at_boundary: dict[tuple[str, str], int] = {}  # pair -> index in out of its contact ending at the boundary
@@ -266,7 +373,7 @@ def mobile_contacts(
         )
         start, end = float(times[first]), float(times[last])
         joined: dict[tuple[str, str], int] = {}
-        for contact in _mobile_contacts(layout, window, step_s, range_m=range_m):
+        for contact in _mobile_contacts(layout, window, step_s, range_m=range_m, fall=fall):
             key = (contact.a, contact.b)
             before = open_at_boundary.get(key)
             if before is not None and contact.start == start:
@@ -281,7 +388,9 @@ def mobile_contacts(
     return out
 
 
-def _mobile_contacts(layout: MineLayout, positions: Positions, step_s: float, *, range_m: float) -> list[Contact]:
+def _mobile_contacts(
+    layout: MineLayout, positions: Positions, step_s: float, *, range_m: float, fall: Fall | None = None
+) -> list[Contact]:
     p = layout.params
     half = p.entry_width_m / 2
     steps, nodes = positions.x.shape
@@ -306,6 +415,9 @@ def _mobile_contacts(layout: MineLayout, positions: Positions, step_s: float, *,
             same_entry = (entry[k, ia] == entry[k, ib]) & (entry[k, ia] >= 0) & (dy <= range_m)
             same_crosscut = (crosscut[k, ia] == crosscut[k, ib]) & (crosscut[k, ia] >= 0) & (dx <= range_m)
             matrix[k] = same_entry | same_crosscut | (dx * dx + dy * dy <= corner2)
+        if fall is not None and positions.times[k] >= fall.t:
+            heard = np.flatnonzero(matrix[k])
+            matrix[k, heard[fall.blocks(xa[heard], ya[heard], xb[heard], yb[heard])]] = False
     ids = positions.ids
     pairs = [
         (ids[a], ids[b]) if ids[a] < ids[b] else (ids[b], ids[a]) for a, b in zip(ia.tolist(), ib.tolist(), strict=True)

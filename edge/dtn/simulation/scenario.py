@@ -8,7 +8,8 @@ Scenarios:
   belt entries halfway along the mine (the world model's ``blocked_drift`` scenario: routines go on, movers
   detour round the fall). The backbone cable hangs in the haulage entry and is cut with it, so every gateway
   inby of the fall loses its way to the surface for the rest of the shift; the only way out for their bundles
-  is a carrier that walks or drives past the fall.
+  is a carrier that walks or drives past the fall. Radio does not pass through the fall either: from then on no
+  contact's straight line may cross the rubble (``edge.dtn.simulation.contacts``).
 
 The next shift (``next_shift_s`` > 0; the first shift alone when 0): a production mine runs shifts back to back,
 so the run does not stop when the first shift's crew is out. ``shift_gap_s`` after the first shift ends the next
@@ -51,6 +52,7 @@ from edge.clock import FakeClock
 from edge.dtn.bundle import Priority
 from edge.dtn.routing import PeerKind, make_router
 from edge.dtn.simulation.contacts import (
+    Fall,
     FixedNetwork,
     Positions,
     fixed_contacts,
@@ -186,6 +188,13 @@ class World:
     @property
     def horizon(self) -> float:
         return self.next_shift.horizon if self.next_shift else self.drain_end
+
+    @property
+    def fall(self) -> Fall | None:
+        """The rubble radio does not pass through, from the cut on (None in the normal shift)."""
+        if self.t_cut is None or not self.blocked:
+            return None
+        return Fall.in_layout(self.layout, self.blocked, self.t_cut)
 
 
 @dataclass
@@ -387,11 +396,14 @@ def run(config: SimConfig, world: World | None = None, *, keep_open: bool = Fals
     if world.t_cut is not None:
         engine.set_hops_at(world.t_cut, world.network.hops(world.blocked))
     step = links.step_s
-    for contact in fixed_contacts(world.layout, world.network, world.positions, step):
+    fall = world.fall
+    for contact in fixed_contacts(world.layout, world.network, world.positions, step, fall=fall):
         engine.contact(contact.a, contact.b, contact.start, contact.end, links.radio_bps)
         count += 1
     split = [world.drain_end] if world.next_shift else []  # the shift change: two crews never meet
-    for contact in mobile_contacts(world.layout, world.positions, step, range_m=links.mobile_range_m, split_at=split):
+    for contact in mobile_contacts(
+        world.layout, world.positions, step, range_m=links.mobile_range_m, split_at=split, fall=fall
+    ):
         engine.contact(contact.a, contact.b, contact.start, contact.end, links.radio_bps)
         count += 1
     shifts = [(world.start, world.shift_end, [config.seed, 7])]
