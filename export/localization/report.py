@@ -308,9 +308,11 @@ def render_markdown(results: Mapping[str, Any], figures: Sequence[str] = ()) -> 
         if p in ds["horizons"][_horizons(ds)[0]]["protocols"]
         for e in ds["horizons"][_horizons(ds)[0]]["protocols"][p]["predictors"].values()
     ]
+    most = max((v or meta["n_folds"]) for v in by_dataset.values()) if by_dataset else folds_run
     spread = (
-        "the fold-to-fold spread is in results.json (`fold_accuracy`)"
-        if folds_run > 1
+        "the fold-to-fold spread is in results.json (`fold_accuracy`, `fold_macro_f1`, `fold_changed_accuracy`)"
+        + (" and below for the datasets run on more than one fold" if most > 1 else "")
+        if most > 1
         else "with one fold there is no fold-to-fold spread to show"
     )
     out += [
