@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from edge.hazard.contract import HAZARD_TYPES, RISK_HORIZONS_S, SENSOR_WINDOW_S, TEXT_WINDOW_S, HazardType
 from edge.sim.hazard.episode import Episode
@@ -269,7 +270,8 @@ class GBTBaseline(Predictor):
         if self.type_model is None:
             raise RuntimeError(f"{self.name}: fit() first")
         ends, x = self._features(episode)
-        probabilities: F64 = self.type_model.predict_proba(x[:, self.columns])
+        with threadpool_limits(limits=1, user_api="openmp"):  # see _explain
+            probabilities: F64 = self.type_model.predict_proba(x[:, self.columns])
         full = np.zeros((ends.shape[0], 1 + len(HAZARD_TYPES)))
         full[:, self.type_model.classes_] = probabilities
         self._cache = {episode.episode_id: (ends, x)}
@@ -279,7 +281,8 @@ class GBTBaseline(Predictor):
         if self.risk_model is None:
             raise RuntimeError(f"{self.name}: fitted without the risk model")
         ends, x = self._features(episode)
-        risk: F64 = self.risk_model.predict_proba(x[:, self.columns])[:, 1]
+        with threadpool_limits(limits=1, user_api="openmp"):  # see _explain
+            risk: F64 = self.risk_model.predict_proba(x[:, self.columns])[:, 1]
         return ends, risk
 
     def _explain(self, x_row: F32, k: int) -> Evidence:
@@ -308,7 +311,10 @@ class GBTBaseline(Predictor):
                 rows[g, TEXT_AGE_COLUMNS] = np.nan
             if name == "camera":
                 rows[g, [i for i in cols if FEATURES.channel[i] == "valid"]] = 0.0
-        p = self.type_model.predict_proba(rows[:, self.columns])
+        # A handful of rows per warning: with OpenMP's default threads each call spins against whatever
+        # else runs on the cores (a 9 s test took over 120 s beside one busy process on 2 cores).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            p = self.type_model.predict_proba(rows[:, self.columns])
         classes = list(self.type_model.classes_)
         if 1 + k not in classes:
             return ()
