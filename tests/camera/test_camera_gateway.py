@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import zmq.asyncio
 
 pytest.importorskip("onnx")
 from camera_fixtures import build_blob_detector
@@ -123,7 +124,10 @@ def test_a_refused_detector_keeps_the_cameras_and_the_heartbeat(tmp_path: Path) 
     model = build_blob_detector(tmp_path / "model")
     onnx_file = sorted(model.directory.glob("*.onnx"))[0]
     onnx_file.write_bytes(onnx_file.read_bytes() + b"tampered")
-    gateway = Gateway(load_config(_config(tmp_path, model.directory)), clock=SystemClock())
+    # Built, never run: its ZeroMQ context and journal are closed here (a context left to the garbage
+    # collector can hang a later test in term()).
+    context = zmq.asyncio.Context()
+    gateway = Gateway(load_config(_config(tmp_path, model.directory)), clock=SystemClock(), zmq_context=context)
     try:
         assert gateway.cameras is not None
         assert gateway.cameras.refused is not None
@@ -132,3 +136,4 @@ def test_a_refused_detector_keeps_the_cameras_and_the_heartbeat(tmp_path: Path) 
         assert any(e.alarm_id == "gateway.cameras:malfunction" for e in gateway.alarms.snapshot())
     finally:
         gateway.journal.close()
+        context.destroy(linger=0)
