@@ -68,9 +68,7 @@ def generate_split(spec: SplitSpec) -> list[Episode]:
         for kind, _ in HAZARD_KINDS[hazard]:
             for i in range(spec.per_kind):
                 generator = generators[i % len(generators)]
-                episode = generator.hazard_episode(spec.index_offset + i, hazard, kind)
-                # the generator's id names seed, layout and index only: "fire #0" and "strata #0" would share it
-                episodes.append(dataclasses.replace(episode, episode_id=f"{episode.episode_id}-{hazard.value}-{kind}"))
+                episodes.append(generator.hazard_episode(spec.index_offset + i, hazard, kind))
     for i in range(spec.normal_days):
         episodes.append(generators[i % len(generators)].normal_day(spec.index_offset + i))
     return episodes

@@ -24,6 +24,15 @@ def test_same_seed_same_arrays_different_seed_different() -> None:
     assert not np.array_equal(a.sensors_clean, c.sensors_clean)
 
 
+def test_episodes_of_one_index_but_different_kinds_have_different_ids() -> None:
+    gen = HazardScenarioGenerator(seed=5, params=short_params())
+    fire = gen.hazard_episode(0, HazardType.FIRE, "belt_smoulder")
+    gas = gen.hazard_episode(0, HazardType.GAS_ACCUMULATION, "fan_stop")
+    assert fire.episode_id != gas.episode_id
+    assert gas.episode_id == "s5-l0-h00000-gas_accumulation-fan_stop"
+    assert gen.normal_day(0).episode_id == "s5-l0-n00000"
+
+
 def test_layout_seed_changes_the_mine_and_its_site() -> None:
     a, b = generator(0), generator(3)
     assert a.layout.params != b.layout.params

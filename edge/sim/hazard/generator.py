@@ -239,7 +239,13 @@ class HazardScenarioGenerator:
         events, active = self._truth(n, hazards, crossings)
         label = "normal" if hazard is None else f"{hazard.value}/{kind}"
         return Episode(
-            episode_id=f"s{self.seed}-l{self.layout_seed}-{'n' if hazard is None else 'h'}{index:05d}",
+            # The kind is part of the id: episodes of one index but different requested kinds are different
+            # episodes (caches and file names are keyed by the id).
+            episode_id=(
+                f"s{self.seed}-l{self.layout_seed}-n{index:05d}"
+                if hazard is None
+                else f"s{self.seed}-l{self.layout_seed}-h{index:05d}-{hazard.value}-{kind}"
+            ),
             kind=label,
             seed=self.seed,
             layout_seed=self.layout_seed,
