@@ -23,7 +23,7 @@ from edge.camera.objects import Detection
 from edge.camera.yolo import Detections, Letterbox, decode, detect_layout, letterbox, to_tensor
 from edge.inference.backends import DEFAULT_PREFERENCE, Backend, BackendError, backend_formats, open_backend
 from edge.inference.manifest import ManifestError, sha256_of
-from edge.inference.model import ModelRefused
+from edge.inference.model import ModelRefused, load_first
 
 __all__ = ["DetectionWorker", "YoloDetector", "load_detector"]
 
@@ -191,14 +191,12 @@ def load_detector(
             f"no file in a format of backends {list(prefer)} and precision "
             f"{list(prefer_precision)}; the manifest lists {[f.path for f in manifest.files]}",
         )
-    refusals: list[str] = []
-    for entry in candidates:
-        try:
-            return _load_file(model_dir, manifest, entry, prefer=prefer, threads=threads)
-        except ModelRefused as exc:
-            _log.error("detector file refused: %s", exc)
-            refusals.append(str(exc))
-    raise ModelRefused(model_dir, "every detector file was refused: " + "; ".join(refusals))
+    return load_first(
+        model_dir,
+        candidates,
+        lambda entry: _load_file(model_dir, manifest, entry, prefer=prefer, threads=threads),
+        what="detector",
+    )
 
 
 class DetectionWorker:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,9 +30,12 @@ from edge.inference.backends import (
 )
 from edge.inference.manifest import Manifest, ManifestError, ModelFile, TensorSpec, load_manifest, verify_file_checksum
 
-__all__ = ["LoadedModel", "ModelRefused", "load_model", "softmax"]
+__all__ = ["LoadedModel", "ModelRefused", "load_first", "load_model", "softmax"]
 
 _log = logging.getLogger(__name__)
+
+_Entry = TypeVar("_Entry")
+_Loaded = TypeVar("_Loaded")
 
 DEFAULT_PRECISIONS: tuple[str, ...] = ("int8", "fp32")
 
@@ -256,11 +260,20 @@ def load_model(
             f"no file of precision {list(prefer_precision)} in a format of backends {list(prefer)}; the manifest "
             f"lists {[(f.path, f.precision) for f in manifest.files]} (backends here: {available_backends()})",
         )
+    return load_first(
+        model_dir, candidates, lambda entry: load_file(model_dir, manifest, entry, prefer=prefer, threads=threads)
+    )
+
+
+def load_first(
+    model_dir: Path, candidates: Sequence[_Entry], load: Callable[[_Entry], _Loaded], *, what: str = "model"
+) -> _Loaded:
+    """The first candidate file that ``load`` accepts; each refusal is logged, all of them are in the error."""
     refusals: list[str] = []
     for entry in candidates:
         try:
-            return load_file(model_dir, manifest, entry, prefer=prefer, threads=threads)
+            return load(entry)
         except ModelRefused as exc:
-            _log.error("model file refused: %s", exc)
+            _log.error("%s file refused: %s", what, exc)
             refusals.append(str(exc))
-    raise ModelRefused(model_dir, "every model file was refused: " + "; ".join(refusals))
+    raise ModelRefused(model_dir, f"every {what} file was refused: " + "; ".join(refusals))
