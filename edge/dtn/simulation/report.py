@@ -248,6 +248,10 @@ def _kib(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value / 1024:.0f}"
 
 
+def _table_head(header: Sequence[str]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+
+
 def markdown(runs: Sequence[RunMetrics]) -> str:
     """One row per run and class: nodes, scenario, policy, delivery, latency, overhead, buffers."""
     header = [
@@ -263,7 +267,7 @@ def markdown(runs: Sequence[RunMetrics]) -> str:
         "buffer mean/max KiB (gateway)",
         "buffer mean/max KiB (mobile)",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = _table_head(header)
     for run in runs:
         buf = {b.kind: f"{_kib(b.mean_bytes)} / {_kib(b.max_bytes)}" for b in run.buffers}
         for c in [*run.by_class, run.overall]:
@@ -292,7 +296,7 @@ def markdown(runs: Sequence[RunMetrics]) -> str:
 def markdown_cut_off(runs: Sequence[RunMetrics]) -> str:
     """Incident runs: bundles created inby of the fall after it (they can only leave on a carrier)."""
     header = ["mobile nodes", "policy", "class", "created", "delivery prob.", "latency median s", "latency p95 s"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = _table_head(header)
     for run in runs:
         for c in run.cut_off:
             lines.append(
@@ -315,7 +319,7 @@ def markdown_next_shift(runs: Sequence[RunMetrics]) -> str:
         "latency p95 s",
         "overhead ratio",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = _table_head(header)
     for run in runs:
         if run.next_shift is None:
             continue
@@ -340,7 +344,7 @@ def markdown_horizons(runs: Sequence[RunMetrics]) -> str:
         "all-class delivery",
         "overhead ratio (all)",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = _table_head(header)
     for run in runs:
         horizons: list[tuple[str, list[ClassMetrics], ClassMetrics]] = [
             ("end of the shift's drain", run.by_class, run.overall)
