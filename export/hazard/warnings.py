@@ -34,42 +34,29 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.hazard.contract import HazardType
-from edge.rules.signals import Priority
+
+# The policy, the warning record and the actions live with the gateway, which applies the same policy online
+# (edge.hazard.warning_gate); re-exported here for the evaluation code that imports them from this module.
+from edge.hazard.warning_policy import (
+    RECOMMENDED_ACTIONS,
+    WARNING_PRIORITY,
+    Evidence,
+    HazardWarning,
+    WarningPolicy,
+)
 
 F64 = NDArray[np.float64]
-Evidence = tuple[tuple[str, float], ...]  # ("modality:channel", weight), most important first
 
-WARNING_PRIORITY = Priority.LOW
-
-RECOMMENDED_ACTIONS: dict[HazardType, str] = {
-    HazardType.GAS_ACCUMULATION: (
-        "check the auxiliary fan, line curtain and ventilation doors at the face; test with a hand-held detector; "
-        "prepare to de-energize and withdraw at the statutory level"
-    ),
-    HazardType.FIRE: "inspect the belt entry and drive for a hot idler, rubbing belt or bearing; ready extinguishers",
-    HazardType.EQUIPMENT_FAULT: "plan a stop of the machine; check bearing temperature and vibration by hand",
-    HazardType.STRATA: "examine the roof at the named location; keep people out from under it until supported",
-    HazardType.PEOPLE: "stop work at the face and correct the violation (hard hats, hazard zone)",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class HazardWarning:
-    """One operator-facing warning: raised at ``t_s``, condition cleared at ``end_s`` (seconds, episode clock)."""
-
-    t_s: float
-    end_s: float
-    hazard: HazardType
-    channel: str  # the channel or modality whose track raised it ("ch4_face", "camera", "model")
-    time_to_threshold_s: float | None  # predicted time to the statutory threshold at raising, None if unknown
-    score: float  # the predictor's score at raising (probability, or 1 for a rule)
-    evidence: Evidence
-    action: str
-    priority: Priority = WARNING_PRIORITY
-
-    def __post_init__(self) -> None:
-        if self.end_s < self.t_s:
-            raise ValueError(f"warning end_s {self.end_s} is before its t_s {self.t_s}")
+__all__ = [
+    "RECOMMENDED_ACTIONS",
+    "WARNING_PRIORITY",
+    "DecisionTrack",
+    "Evidence",
+    "HazardWarning",
+    "MergedWarnings",
+    "WarningPolicy",
+    "merge_tracks",
+]
 
 
 @dataclass(frozen=True)
@@ -106,25 +93,6 @@ class DecisionTrack:
     @property
     def period_s(self) -> float:
         return float(np.median(np.diff(self.t_s))) if self.t_s.shape[0] > 1 else 1.0
-
-
-@dataclass(frozen=True)
-class WarningPolicy:
-    on_count: int = 1
-    hold_off_s: float = 900.0
-    flood_count: int = 3
-    flood_window_s: float = 600.0
-
-    def __post_init__(self) -> None:
-        if self.on_count < 1:
-            raise ValueError(f"WarningPolicy.on_count must be >= 1, got {self.on_count}")
-        if self.hold_off_s < 0:
-            raise ValueError(f"WarningPolicy.hold_off_s must be >= 0, got {self.hold_off_s}")
-        if self.flood_count < 1 or self.flood_window_s <= 0:
-            raise ValueError(
-                f"WarningPolicy.flood_count must be >= 1 and flood_window_s > 0, got {self.flood_count}, "
-                f"{self.flood_window_s}"
-            )
 
 
 @dataclass(frozen=True)
