@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit venv check bench clean debs models
+.PHONY: demo test lint typecheck unit venv check bench clean debs models detector
 
 venv: $(STAMP)
 
@@ -40,6 +40,14 @@ models: $(MINILM)
 $(MINILM): $(STAMP)
 	$(BIN)/python -m export.text.export_minilm --out var/text/minilm --keep int8
 	cp var/text/minilm/minilm_l6_int8.onnx $@
+
+# The default helmet detector (models/detector/helmet/README.md): not in git (conflicting licence stamps), built from
+# the PyPI package by the AGPL-3.0 exporter in its own venv (.venv-detector, never a minegate dependency, ~1 GB);
+# the result must have the committed manifest's sha256. Not part of `make test`; does nothing when up to date.
+# Where pip cannot see a CPU torch: make detector DETECTOR_TORCH_INDEX=https://download.pytorch.org/whl/cpu
+DETECTOR_TORCH_INDEX ?=
+detector: $(STAMP)
+	$(BIN)/python -m export.detector.make_detector $(if $(DETECTOR_TORCH_INDEX),--torch-index $(DETECTOR_TORCH_INDEX))
 
 # Debian packages whose real services the tests start (no mocks): installed when apt is usable (CI runs as root
 # on Debian); otherwise the tests that need them skip and say so. Never fails the build.
