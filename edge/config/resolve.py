@@ -49,6 +49,7 @@ from edge.config.schema import (
 from edge.config.validate import issues_from_validation_error
 from edge.config.yaml_lines import LineMap, load_yaml
 from edge.dtn.config import NodeSpec, resolve_gateway_section
+from edge.logbook.config import LogbookSection, resolve_section
 from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
 from edge.rules.jurisdictions import TemplateParameterError, UnknownRuleError, jurisdictions, template
@@ -273,6 +274,7 @@ class _Resolver:
             localization=self._localization(),
             dtn=self._dtn(data_dir),
             cameras=self._cameras(devices, instruments),
+            logbook=self._logbook(data_dir),
         )
 
     def _unique(self, section: str, ids: Sequence[str], what: str) -> None:
@@ -680,6 +682,15 @@ class _Resolver:
         if source.isdigit() or "://" in source or source.startswith("/"):
             return source
         return os.path.normpath(self.base_dir / source)
+
+    def _logbook(self, data_dir: Path) -> LogbookSection | None:
+        if self.config.logbook is None:
+            return None
+        section, problems = resolve_section(self.config.logbook, base_dir=self.base_dir, data_dir=data_dir)
+        for problem in problems:
+            field, _, message = problem.partition(": ")
+            self.error(("logbook", field), message)
+        return section
 
     def _dtn(self, data_dir: Path) -> NodeSpec | None:
         section = self.config.dtn

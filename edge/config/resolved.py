@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from edge.camera.config import CamerasSection
 from edge.dtn.config import NodeSpec
+from edge.logbook.config import LogbookSection
 from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
 from edge.readings import Quality, QualityReason
@@ -230,6 +231,7 @@ class GatewaySpec:
     localization: LocalizationSpec | None = None
     dtn: NodeSpec | None = None  # the gateway's own DTN node (edge.dtn)
     cameras: CamerasSection | None = None  # paths made absolute (detector model_dir, replayed video files)
+    logbook: LogbookSection | None = None  # paths made absolute, default file and encoder filled in
 
     def bus(self, bus_id: str) -> BusSpec:
         for b in self.buses:

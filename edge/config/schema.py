@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from edge.camera.config import CamerasSection
 from edge.config.units import Baudrate, Duration
 from edge.dtn.config import DtnSectionModel
+from edge.logbook.config import LogbookSection
 from edge.modbus.codec import ByteOrder, DataType, WordOrder
 from edge.modbus.planner import Table
 from edge.readings import Quality, QualityReason
@@ -309,3 +310,4 @@ class ConfigModel(StrictModel):
     localization: LocalizationModel | None = None
     dtn: DtnSectionModel | None = None
     cameras: CamerasSection | None = None
+    logbook: LogbookSection | None = None
