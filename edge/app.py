@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from edge.dtn.node import DtnNode
     from edge.localization.source import RecordFeed
     from edge.localization.task import LocalizationTask
+    from edge.logbook.config import LogbookSection
+    from edge.logbook.service import GatewayLogbook
+    from edge.logbook.store import LogStore
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ RESTART_BACKOFF_S = (1.0, 30.0)
 # Tasks whose failure degrades the gateway without touching its local safety functions (see safety_functions_ok).
 # Tasks whose failure costs earlier warnings or reach to the surface, never sensing or statutory alarms. A
 # task named "kind:detail" (e.g. "record-feed:tcp://...") is classed by its kind.
-ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed", "cameras"})
+ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed", "cameras", "logbook"})
 
 
 class Gateway:
@@ -133,6 +136,11 @@ class Gateway:
         self.cameras: GatewayCameras | None = None
         if spec.cameras is not None:
             self._start_cameras(spec.cameras)
+        # The operation/maintenance logbook: the hazard task reads self.logbook.recent().
+        self.logbook: LogStore | None = None
+        self._logbook: GatewayLogbook | None = None
+        if spec.logbook is not None:
+            self._start_logbook(spec.logbook)
         # The gateway's DTN node and its bundle producers; built afresh by each (re)start of the "dtn" task.
         self.dtn: DtnNode | None = None
         self.dtn_ingest: GatewayIngest | None = None
@@ -185,6 +193,19 @@ class Gateway:
         if self.cameras.refused is not None:
             self.task_faults["cameras"] = self.cameras.refused
             self._apply_changes([self._gateway_malfunction("cameras", f"camera {self.cameras.refused}")])
+
+    def _start_logbook(self, section: LogbookSection) -> None:
+        """The logbook's store, watched folder and endpoint; a logbook that cannot open costs the text entries."""
+        from edge.logbook.service import GatewayLogbook  # noqa: PLC0415  (the text encoder loads onnxruntime)
+        from edge.logbook.store import LogStoreError  # noqa: PLC0415
+
+        try:
+            self._logbook = GatewayLogbook(section, clock=self.clock, zmq_context=self._zmq)
+        except (LogStoreError, OSError, ValueError) as exc:
+            log.error("logbook disabled: %s", exc)
+            self.task_faults["logbook"] = str(exc)
+            return
+        self.logbook = self._logbook.store
 
     def _record_feed(self, endpoint: str) -> RecordFeed:
         from edge.localization.source import RecordFeed  # noqa: PLC0415
@@ -409,6 +430,7 @@ class Gateway:
             },
             "publisher": ({"sent": self.publisher.sent, "dropped": self.publisher.dropped} if self.publisher else None),
             "cameras": self.cameras.status() if self.cameras is not None else None,
+            "logbook": self._logbook.status() if self._logbook is not None else None,
         }
 
     # ---- lifecycle ---------------------------------------------------------------------------------
@@ -493,6 +515,8 @@ class Gateway:
                     tasks.append(group.create_task(self._supervise("dtn", lambda: self._run_dtn(dtn_spec)), name="dtn"))
                 if self.cameras is not None:
                     tasks.append(group.create_task(self._supervise("cameras", self.cameras.run), name="cameras"))
+                if self._logbook is not None:
+                    tasks.append(group.create_task(self._supervise("logbook", self._logbook.run), name="logbook"))
                 self.notifier.ready(f"polling {len(self.spec.devices)} devices")
                 await stop.wait()
                 self.notifier.stopping()
@@ -508,6 +532,8 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await self.journal_writer.close()
             self.journal.close()
+            if self._logbook is not None:
+                self._logbook.close()
             if self.publisher is not None:
                 self.publisher.close()
             if self._owns_zmq:
