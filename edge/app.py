@@ -35,6 +35,7 @@ from edge.sensors.health import HealthMonitor
 from edge.sensors.modbus_bus import ModbusBus
 from edge.sensors.serial_line import SerialInstrument
 from edge.systemd import SystemdNotifier
+from edge.watchdog import CriticalTask, bus_allowed_silence_s, overdue, relay_allowed_silence_s
 
 if TYPE_CHECKING:
     from edge.camera.capture import FrameSource
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
+# The alarm journal writer may take this long over one batch before the watchdog calls it hung (SD-card fsync).
+JOURNAL_ALLOWED_SILENCE_S = 60.0
 RESTART_BACKOFF_S = (1.0, 30.0)
 # Tasks whose failure degrades the gateway without touching its local safety functions (see safety_functions_ok).
 # Tasks whose failure costs earlier warnings or reach to the surface, never sensing or statutory alarms. A
@@ -148,6 +151,63 @@ class Gateway:
             (log.warning if record.loosens else log.info)("site override %s", record.describe())
         self.relays.set_desired(self.alarms.desired_outputs())
         self.relays.healthy = True  # until a supervised task crashes
+        self.critical_tasks = self._critical_tasks()
+        self._journal_progress = (self.journal_writer.durable_seq, clock.monotonic())
+        self._reported_overdue: frozenset[str] = frozenset()
+
+    def _critical_tasks(self) -> list[CriticalTask]:
+        """The tasks that must check in for systemd's watchdog to be fed (see edge/watchdog.py)."""
+        commands = len(self.spec.outputs) + (1 if self.spec.ack_input is not None else 0)
+
+        def last_round_of(bus: ModbusBus) -> Callable[[], float]:
+            return lambda: bus.last_round_mono
+
+        tasks = [
+            CriticalTask(
+                f"bus:{bus_id}",
+                last_round_of(bus),
+                bus_allowed_silence_s(bus.spec, self.spec.devices_on(bus_id), commands),
+            )
+            for bus_id, bus in self.buses.items()
+        ]
+        tasks.append(
+            CriticalTask(
+                "relays",
+                lambda: self.relays.last_round_mono,
+                relay_allowed_silence_s(
+                    self.spec.alarms.heartbeat_period_s, len(self.spec.outputs), self.relays.command_timeout_s()
+                ),
+            )
+        )
+        tasks.append(CriticalTask("alarm-journal", self._journal_last_progress, JOURNAL_ALLOWED_SILENCE_S))
+        return tasks
+
+    def _journal_last_progress(self) -> float:
+        """Now while the journal has nothing to write, else when its durable sequence last moved."""
+        now = self.clock.monotonic()
+        seq = self.journal_writer.durable_seq
+        if self.journal_writer.backlog == 0 or seq != self._journal_progress[0]:
+            self._journal_progress = (seq, now)
+        return self._journal_progress[1]
+
+    def overdue_tasks(self) -> list[str]:
+        """Critical tasks that have not checked in within their allowed silence (empty when all is well)."""
+        return [o.describe() for o in overdue(self.critical_tasks, self.clock.monotonic(), self.task_faults)]
+
+    def _feed_watchdog(self) -> None:
+        late = overdue(self.critical_tasks, self.clock.monotonic(), self.task_faults)
+        names = frozenset(o.name for o in late)
+        if names != self._reported_overdue:
+            if late:
+                text = "; ".join(o.describe() for o in late)
+                log.error("watchdog withheld: %s; systemd restarts the gateway at WatchdogSec", text)
+                self.notifier.notify(f"STATUS=hung task: {text}")
+            else:
+                log.info("watchdog: every critical task checks in again")
+                self.notifier.notify(f"STATUS=polling {len(self.spec.devices)} devices")
+            self._reported_overdue = names
+        if not late:
+            self.notifier.watchdog()
 
     def _start_localization(self, loc: LocalizationSpec) -> None:
         """Load the location model; a refused model costs the muster list, never the statutory functions."""
@@ -468,7 +528,7 @@ class Gateway:
                 self.on_reading(reading)
             self.relays.healthy = self.safety_functions_ok()
             if watchdog_every is not None and now_mono - last_watchdog >= watchdog_every:
-                self.notifier.watchdog()
+                self._feed_watchdog()
                 last_watchdog = now_mono
 
     async def run(self, stop: asyncio.Event | None = None) -> None:

@@ -65,6 +65,12 @@ class RelayDriver:
         self._healthy = False
         self._safe = False
         self._changed = asyncio.Event()
+        # When the driver loop last went round: the app's watchdog check-in (edge/watchdog.py) reads it.
+        self.last_round_mono = clock.monotonic()
+
+    def command_timeout_s(self) -> float:
+        """The longest one coil write may take (the slowest bus an output is on)."""
+        return max((state.bus.command_timeout_s for state in self._outputs.values()), default=0.0)
 
     # -- what the app tells us --------------------------------------------------------------------------
 
@@ -102,6 +108,7 @@ class RelayDriver:
         """Write changes at once and re-assert every coil each ``refresh_s``. Cancel to stop."""
         next_refresh = self._clock.monotonic()
         while True:
+            self.last_round_mono = self._clock.monotonic()
             self._changed.clear()
             await self._write(name for name in self._order if self._outputs[name].written != self.coil_for(name))
             now = self._clock.monotonic()

@@ -145,11 +145,18 @@ class ModbusBus:
         self._guard_timeout_s = spec.timeout_s + _GUARD_MARGIN_S
         # Worst case a command waits for: the request in flight, a connect attempt, its write and read-back.
         self._command_timeout_s = (3 * attempts + 1) * (self._guard_timeout_s + spec.turnaround_s) + 1.0
+        # When the owner loop last went round: the app's watchdog check-in (edge/watchdog.py) reads it.
+        self.last_round_mono = clock.monotonic()
 
     @property
     def counters(self) -> Mapping[str, DeviceCounters]:
         """Counters by device id; commands to unit ids without a configured device appear as ``unit:<id>``."""
         return self._counters
+
+    @property
+    def command_timeout_s(self) -> float:
+        """The longest a relay write or ack read waits for this bus before it is reported failed."""
+        return self._command_timeout_s
 
     @property
     def connected(self) -> bool:
@@ -167,6 +174,7 @@ class ModbusBus:
             device_state.next_due_mono = start
         try:
             while True:
+                self.last_round_mono = self._clock.monotonic()
                 await self._ensure_connected()
                 await self._serve_commands()
                 now = self._clock.monotonic()
