@@ -305,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.dtn.commands import add_dtn_parser
 
     add_dtn_parser(sub)
+    from edge.logbook.commands import add_log_parser
+
+    add_log_parser(sub)
     return parser
 
 
