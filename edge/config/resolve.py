@@ -49,6 +49,8 @@ from edge.config.schema import (
 from edge.config.validate import issues_from_validation_error
 from edge.config.yaml_lines import LineMap, load_yaml
 from edge.dtn.config import NodeSpec, resolve_gateway_section
+from edge.hazard.config import HazardSection
+from edge.hazard.config import resolve_section as resolve_hazard_section
 from edge.logbook.config import LogbookSection, resolve_section
 from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
@@ -275,6 +277,7 @@ class _Resolver:
             dtn=self._dtn(data_dir),
             cameras=self._cameras(devices, instruments),
             logbook=self._logbook(data_dir),
+            hazard=self._hazard(devices, instruments),
         )
 
     def _unique(self, section: str, ids: Sequence[str], what: str) -> None:
@@ -690,6 +693,29 @@ class _Resolver:
         for problem in problems:
             field, _, message = problem.partition(": ")
             self.error(("logbook", field), message)
+        return section
+
+    def _hazard(self, devices: Sequence[DeviceSpec], instruments: Sequence[InstrumentSpec]) -> HazardSection | None:
+        if self.config.hazard is None:
+            return None
+        units = {p.point_id: p.unit for d in devices for p in d.points} | {
+            p.point_id: p.unit for m in instruments for p in m.points
+        }
+        cameras = [c.id for c in self.config.cameras.streams] if self.config.cameras is not None else []
+        section, problems = resolve_hazard_section(
+            self.config.hazard, base_dir=self.base_dir, point_units=units, cameras=cameras
+        )
+        for problem in problems:
+            path = ("hazard", *problem.path)
+            if problem.value is not None:
+                self.unknown(
+                    path,
+                    problem.message.removeprefix("no ").removesuffix(" of that name"),
+                    problem.value,
+                    sorted(problem.allowed),
+                )
+            else:
+                self.error(path, problem.message)
         return section
 
     def _dtn(self, data_dir: Path) -> NodeSpec | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from edge.camera.config import CamerasSection
 from edge.dtn.config import NodeSpec
+from edge.hazard.config import HazardSection
 from edge.logbook.config import LogbookSection
 from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
@@ -232,6 +233,7 @@ class GatewaySpec:
     dtn: NodeSpec | None = None  # the gateway's own DTN node (edge.dtn)
     cameras: CamerasSection | None = None  # paths made absolute (detector model_dir, replayed video files)
     logbook: LogbookSection | None = None  # paths made absolute, default file and encoder filled in
+    hazard: HazardSection | None = None  # paths made absolute; the camera filled in when there is only one
 
     def bus(self, bus_id: str) -> BusSpec:
         for b in self.buses:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from edge.camera.config import CamerasSection
 from edge.config.units import Baudrate, Duration
 from edge.dtn.config import DtnSectionModel
+from edge.hazard.config import HazardSection
 from edge.logbook.config import LogbookSection
 from edge.modbus.codec import ByteOrder, DataType, WordOrder
 from edge.modbus.planner import Table
@@ -311,3 +312,4 @@ class ConfigModel(StrictModel):
     dtn: DtnSectionModel | None = None
     cameras: CamerasSection | None = None
     logbook: LogbookSection | None = None
+    hazard: HazardSection | None = None

@@ -19,8 +19,14 @@ seconds when the gateway's ``time_scale`` is also k; a real gateway leaves it at
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge.hazard.channel_units import ChannelUnitError, unit_converter
 from edge.hazard.contract import CHANNEL_NAMES, SENSOR_CHANNELS
 
 LOCATION_ROLES: tuple[str, ...] = tuple(dict.fromkeys(c.location_role for c in SENSOR_CHANNELS))
@@ -69,3 +75,43 @@ class HazardSection(_Strict):
         if unknown:
             raise ValueError(f"unknown location role(s) {unknown}; allowed: {', '.join(LOCATION_ROLES)}")
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class SectionProblem:
+    path: tuple[str, ...]  # below ``hazard``, e.g. ("channels", "ch4_face")
+    message: str
+    value: str | None = None  # the offending value, when it is one of ``allowed``'s kind
+    allowed: tuple[str, ...] = ()
+
+
+def resolve_section(
+    section: HazardSection,
+    *,
+    base_dir: Path,
+    point_units: Mapping[str, str],
+    cameras: Sequence[str],
+) -> tuple[HazardSection, list[SectionProblem]]:
+    """Paths made absolute (relative to the config file), and every mapping checked against the gateway: each
+    mapped point exists and its unit converts to the channel's, the camera is a configured stream."""
+    problems: list[SectionProblem] = []
+    for role, point_id in section.channels.items():
+        unit = point_units.get(point_id)
+        if unit is None:
+            problems.append(SectionProblem(("channels", role), "no point of that name", point_id, tuple(point_units)))
+            continue
+        try:
+            unit_converter(role, unit)
+        except ChannelUnitError as exc:
+            problems.append(SectionProblem(("channels", role), f"point {point_id!r}: {exc}"))
+    camera = section.camera
+    if camera is not None and camera not in cameras:
+        problems.append(SectionProblem(("camera",), "no camera stream of that name", camera, tuple(cameras)))
+    if camera is None and len(cameras) == 1:
+        camera = cameras[0]
+
+    model_dir = None if section.model_dir is None else os.path.normpath(base_dir / section.model_dir)
+    text = section.text_encoder
+    if text is not None and not text.startswith("hashed"):
+        text = os.path.normpath(base_dir / text)
+    return section.model_copy(update={"model_dir": model_dir, "text_encoder": text, "camera": camera}), problems
