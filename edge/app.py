@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from edge.dtn.config import NodeSpec
     from edge.dtn.ingest import GatewayIngest
     from edge.dtn.node import DtnNode
+    from edge.hazard.config import HazardSection
+    from edge.hazard.task import HazardTask
     from edge.localization.source import RecordFeed
     from edge.localization.task import LocalizationTask
     from edge.logbook.config import LogbookSection
@@ -60,7 +62,7 @@ RESTART_BACKOFF_S = (1.0, 30.0)
 # Tasks whose failure degrades the gateway without touching its local safety functions (see safety_functions_ok).
 # Tasks whose failure costs earlier warnings or reach to the surface, never sensing or statutory alarms. A
 # task named "kind:detail" (e.g. "record-feed:tcp://...") is classed by its kind.
-ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed", "cameras", "logbook"})
+ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed", "cameras", "logbook", "hazard"})
 
 
 class Gateway:
@@ -144,6 +146,10 @@ class Gateway:
         self._logbook: GatewayLogbook | None = None
         if spec.logbook is not None:
             self._start_logbook(spec.logbook)
+        # Early warnings from the hazard model: fed by on_reading, the cameras and the logbook above.
+        self.hazard: HazardTask | None = None
+        if spec.hazard is not None:
+            self._start_hazard(spec.hazard, loaded)
         # The gateway's DTN node and its bundle producers; built afresh by each (re)start of the "dtn" task.
         self.dtn: DtnNode | None = None
         self.dtn_ingest: GatewayIngest | None = None
@@ -267,6 +273,33 @@ class Gateway:
             return
         self.logbook = self._logbook.store
 
+    def _start_hazard(self, section: HazardSection, loaded: LoadedConfig) -> None:
+        """The early-warning model; a refused model costs earlier warnings, never the statutory functions."""
+        from edge.hazard.gateway import HazardTaskRefused, build_hazard_task  # noqa: PLC0415  (onnxruntime)
+
+        camera_id = section.camera
+        try:
+            self.hazard = build_hazard_task(
+                section,
+                jurisdiction=self.spec.jurisdiction,
+                devices=self.spec.devices,
+                instruments=self.spec.instruments,
+                rules=loaded.rules,
+                clock=self.clock,
+                apply=self._apply_changes,
+                camera=(
+                    (lambda: self.cameras.latest_features.get(camera_id) if self.cameras is not None else None)
+                    if camera_id is not None
+                    else None
+                ),
+                logbook=lambda: self.logbook,
+                with_text=self.logbook is not None,
+            )
+        except HazardTaskRefused as exc:
+            log.error("hazard early warning disabled: %s", exc)
+            self.task_faults["hazard"] = str(exc)
+            self._apply_changes([self._gateway_malfunction("hazard", str(exc))])
+
     def _record_feed(self, endpoint: str) -> RecordFeed:
         from edge.localization.source import RecordFeed  # noqa: PLC0415
 
@@ -307,6 +340,8 @@ class Gateway:
             self.publisher.reading(reading)
         if self.dtn_ingest is not None:
             self.dtn_ingest.observe(reading)
+        if self.hazard is not None:
+            self.hazard.observe(reading)
 
     def _apply_changes(self, changes: Iterable[ConditionChange]) -> None:
         events: list[AlarmEvent] = []
@@ -491,6 +526,7 @@ class Gateway:
             "publisher": ({"sent": self.publisher.sent, "dropped": self.publisher.dropped} if self.publisher else None),
             "cameras": self.cameras.status() if self.cameras is not None else None,
             "logbook": self._logbook.status() if self._logbook is not None else None,
+            "hazard": self.hazard.status() if self.hazard is not None else None,
         }
 
     # ---- lifecycle ---------------------------------------------------------------------------------
@@ -577,6 +613,8 @@ class Gateway:
                     tasks.append(group.create_task(self._supervise("cameras", self.cameras.run), name="cameras"))
                 if self._logbook is not None:
                     tasks.append(group.create_task(self._supervise("logbook", self._logbook.run), name="logbook"))
+                if self.hazard is not None:
+                    tasks.append(group.create_task(self._supervise("hazard", self.hazard.run), name="hazard"))
                 self.notifier.ready(f"polling {len(self.spec.devices)} devices")
                 await stop.wait()
                 self.notifier.stopping()
