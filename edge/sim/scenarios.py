@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge.config.resolved import DeviceSpec, GatewaySpec, PointSpec
 from edge.readings import QualityReason
+from edge.sim.hazard_playback import fan_stop_playback
 from edge.sim.mine_air import MineAirReplay
 from edge.sim.point_roles import Quantity, all_simulated_points, points_of, same_place, simulated_points
 from edge.sim.scenario_base import BaselineScenario, Scenario, ScenarioError
@@ -260,6 +261,10 @@ _REGISTRY: dict[str, tuple[str, _Factory]] = {
     "mine_air_replay": (
         "replays a real Colombian coal mine's gas monitor (2021), one CSV row per second",
         lambda spec, seed, scale, path: MineAirReplay(spec, seed=seed, time_scale=scale, data_path=path),
+    ),
+    "hazard_fan_stop": (
+        "a generated auxiliary-fan stop played onto the hazard: channel roles, 40 min before methane's alarm",
+        lambda spec, seed, scale, _path: fan_stop_playback(spec, seed=seed, time_scale=scale),
     ),
 }
 
