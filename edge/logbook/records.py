@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from edge.hazard.contract import TEXT_MAX_CHARS, LogKind
 
@@ -73,9 +73,6 @@ class EntryFields:
     location: str | None = None
     incident: bool = False
     related_alarm: str | None = None
-
-    def with_default_kind(self, kind: LogKind) -> EntryFields:
-        return replace(self, kind=kind)
 
 
 def validate_text(text: object) -> str:

@@ -146,7 +146,11 @@ class LogStore:
         self._encoder = encoder
         self._clock = clock
         self._tagger = tagger
-        self._lock = threading.Lock()  # the connection
+        self._lock = threading.Lock()  # the writing connection
+        # Reads go through their own connection: in WAL mode they never wait for a writer's commit and fsync, so
+        # the hazard task's recent() on the event loop is not held up by a folder ingest in a thread.
+        self._reader = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._read_lock = threading.Lock()
         self._search_lock = threading.RLock()  # the vector cache (similar() and reencode() from any thread)
         self._closed = False
         self.vector_name = f"{encoder.name}+tags-v{RETRIEVAL_TEXT_VERSION}" if encoder is not None else None
@@ -254,9 +258,9 @@ class LogStore:
         return self._insert(rows, cursor=cursor)
 
     def cursor(self, path: str) -> FileCursor | None:
-        with self._lock:
+        with self._read_lock:
             self._check_open()
-            row = self._conn.execute(
+            row = self._reader.execute(
                 "SELECT path, device, inode, offset, line FROM ingested_files WHERE path = ?", (path,)
             ).fetchone()
         return None if row is None else FileCursor(str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
@@ -342,9 +346,9 @@ class LogStore:
 
     # ---- reading -----------------------------------------------------------------------------------
     def get(self, entry_id: int) -> StoredEntry:
-        with self._lock:
+        with self._read_lock:
             self._check_open()
-            row = self._conn.execute(_SELECT_ENTRIES + " WHERE id = ?", (entry_id,)).fetchone()
+            row = self._reader.execute(_SELECT_ENTRIES + " WHERE id = ?", (entry_id,)).fetchone()
         if row is None:
             raise LogInputError("id", "names no entry of this logbook", value=entry_id, allowed="`minegate log list`")
         return _entry(row)
@@ -364,15 +368,15 @@ class LogStore:
         if limit is not None:
             query += " LIMIT ?"
             params.append(limit)
-        with self._lock:
+        with self._read_lock:
             self._check_open()
-            rows = self._conn.execute(query, params).fetchall()
+            rows = self._reader.execute(query, params).fetchall()
         return [_entry(row) for row in reversed(rows)]
 
     def count(self) -> int:
-        with self._lock:
+        with self._read_lock:
             self._check_open()
-            return int(self._conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+            return int(self._reader.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
 
     # ---- the case base -----------------------------------------------------------------------------
     def retrieval_text(self, text: str, equipment: str, location: str) -> str:
@@ -398,9 +402,9 @@ class LogStore:
             scores = self._cache_matrix @ query
             ids = np.asarray(self._cache_ids)
         if incidents_only:
-            with self._lock:
+            with self._read_lock:
                 self._check_open()
-                incident_ids = [r[0] for r in self._conn.execute("SELECT id FROM entries WHERE incident = 1")]
+                incident_ids = [r[0] for r in self._reader.execute("SELECT id FROM entries WHERE incident = 1")]
             keep = np.isin(ids, np.asarray(incident_ids, dtype=ids.dtype))
             ids, scores = ids[keep], scores[keep]
         order = np.argsort(-scores, kind="stable")[:k]
@@ -418,9 +422,9 @@ class LogStore:
         done = 0
         while limit is None or done < limit:
             batch = _REENCODE_BATCH if limit is None else min(_REENCODE_BATCH, limit - done)
-            with self._lock:
+            with self._read_lock:
                 self._check_open()
-                rows = self._conn.execute(
+                rows = self._reader.execute(
                     "SELECT id, text, equipment, location FROM entries WHERE encoder IS NULL OR encoder != ? "
                     "ORDER BY id LIMIT ?",
                     (self.vector_name, batch),
@@ -457,9 +461,9 @@ class LogStore:
             return None
 
     def _refresh_cache(self) -> None:
-        with self._lock:
+        with self._read_lock:
             self._check_open()
-            rows = self._conn.execute(
+            rows = self._reader.execute(
                 "SELECT id, encoder, vector FROM entries WHERE id > ? ORDER BY id", (self._cache_last_id,)
             ).fetchall()
         ours = [r for r in rows if r[1] == self.vector_name]
@@ -490,9 +494,10 @@ class LogStore:
             raise LogStoreError(f"logbook {self._path} is closed")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             if not self._closed:
                 self._closed = True
+                self._reader.close()
                 self._conn.close()
 
     def __enter__(self) -> LogStore:
