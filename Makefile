@@ -42,7 +42,7 @@ $(MINILM): $(STAMP)
 	cp var/text/minilm/minilm_l6_int8.onnx $@
 
 # The default helmet detector (models/detector/helmet/README.md): not in git (conflicting licence stamps), built from
-# the PyPI package by the AGPL-3.0 exporter in its own venv (.venv-detector, never a minegate dependency, ~1 GB);
+# the PyPI package by the AGPL-3.0 exporter in its own venv (.venv-detector, never a minegate dependency, 1.6 GB);
 # the result must have the committed manifest's sha256. Not part of `make test`; does nothing when up to date.
 # Where pip cannot see a CPU torch: make detector DETECTOR_TORCH_INDEX=https://download.pytorch.org/whl/cpu
 DETECTOR_TORCH_INDEX ?=
