@@ -7,7 +7,8 @@ The model reads the newest sensor token of the packed input (row ``SENSOR_TOKENS
 * risk logits = ``GAS_K * (ch4_face mean - RISK_C)`` at every horizon;
 * forecast at +5/+10/+15 min = ``FORECAST_GAIN[i] * ch4_face mean``.
 
-The manifest's normalisation is the identity, so the file sees the packed values (NaN replaced by 0).
+The manifest's normalisation is the identity except for the face airflow (mean ``AIR_0``): a missing airflow is
+then the nominal one, as a trained model's "training mean" imputation makes it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ AIR_K = 1.0
 AIR_0 = 2.0
 RISK_C = 1.2
 QUIET_LOGIT = -12.0
-FORECAST_GAIN = (1.2, 1.4, 1.6)
+FORECAST_GAIN = (1.5, 2.0, 2.5)
 CH4_MEAN = FEATURE_NAMES.index("sensor.mean.ch4_face")
 AIR_MEAN = FEATURE_NAMES.index("sensor.mean.airflow_face")
 
@@ -49,8 +50,8 @@ def weights() -> tuple[np.ndarray, np.ndarray]:
     b = np.full(len(OUTPUT_LABELS), QUIET_LOGIT, dtype=np.float32)
     gas = OUTPUT_LABELS.index("hazard:gas_accumulation")
     w[CH4_MEAN, gas] = GAS_K
-    w[AIR_MEAN, gas] = -AIR_K
-    b[gas] = -GAS_K * GAS_C + AIR_K * AIR_0
+    w[AIR_MEAN, gas] = -AIR_K  # on the standardised airflow (airflow - AIR_0)
+    b[gas] = -GAS_K * GAS_C
     for i, label in enumerate(OUTPUT_LABELS):
         if label.startswith("risk:"):
             w[CH4_MEAN, i] = GAS_K
@@ -65,9 +66,15 @@ def weights() -> tuple[np.ndarray, np.ndarray]:
 def expected_outputs(packed: np.ndarray) -> np.ndarray:
     """What the model computes for packed inputs ``(B, ROWS, COLUMNS)`` (NaN -> 0, as the gateway feeds it)."""
     w, b = weights()
-    last = np.nan_to_num(packed[:, SENSOR_TOKENS - 1, :], nan=0.0)
+    last = np.nan_to_num(packed[:, SENSOR_TOKENS - 1, :] - normalisation_mean(), nan=0.0)
     out: np.ndarray = (last @ w + b).astype(np.float32)
     return out
+
+
+def normalisation_mean() -> np.ndarray:
+    mean = np.zeros(COLUMNS, dtype=np.float32)
+    mean[AIR_MEAN] = AIR_0
+    return mean
 
 
 def build_onnx() -> bytes:
@@ -115,7 +122,9 @@ def build_tiny_hazard_model(
         inputs=[TensorSpec(name="packed", shape=[None, ROWS, COLUMNS], dtype="float32")],
         outputs=[TensorSpec(name="outputs", shape=[None, len(OUTPUT_LABELS)], dtype="float32")],
         normalisation=Normalisation(
-            features=list(FEATURE_NAMES), mean=[0.0] * len(FEATURE_NAMES), std=[1.0] * len(FEATURE_NAMES)
+            features=list(FEATURE_NAMES),
+            mean=[float(v) for v in normalisation_mean()],
+            std=[1.0] * len(FEATURE_NAMES),
         ),
         labels=list(OUTPUT_LABELS),
         training_data_sha256=hashlib.sha256(b"none").hexdigest(),
