@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.logbook.commands import add_log_parser
 
     add_log_parser(sub)
+    from edge.doctor import add_doctor_parser
+
+    add_doctor_parser(sub)
     return parser
 
 
