@@ -11,6 +11,7 @@
 #   /opt/minegate/releases/<version>   one venv per release (+ models/, share/)
 #   /opt/minegate/current -> releases/<version>,  /opt/minegate/previous -> the release before (for --rollback)
 #   /opt/minegate/models -> current/models    /etc/minegate/gateway.yaml (written only if absent)
+#   /usr/local/bin/minegate -> /opt/minegate/current/bin/minegate
 #   /etc/systemd/system/minegate.service      enabled; started by you once gateway.yaml is edited
 #
 # Options: --bundle DIR (default: this script's directory), --root DIR (install under DIR instead of /: tests,
@@ -241,6 +242,7 @@ install_release() {
     run cp "$BUNDLE/README.md" "$P$REL/share/doc/minegate/README.md"
     run cp "$BUNDLE/INSTALL.md" "$P$REL/share/doc/minegate/INSTALL.md"
     run cp "$BUNDLE/bundle.json" "$P$REL/share/minegate/bundle.json"
+    run install -m 0755 "$BUNDLE/install.sh" "$P$REL/share/minegate/install.sh"  # for --rollback without the bundle
     # Written last: a release without it is unfinished and is rebuilt by the next run.
     if [ "$DRY_RUN" = 1 ]; then
         write_file "$stamp" </dev/null
@@ -289,6 +291,10 @@ switch_current() {
     fi
     if [ "$(readlink "$P/opt/minegate/models" 2>/dev/null || true)" != current/models ]; then
         run ln -sfn current/models "$P/opt/minegate/models"
+    fi
+    if [ "$(readlink "$P/usr/local/bin/minegate" 2>/dev/null || true)" != /opt/minegate/current/bin/minegate ]; then
+        ensure_dir /usr/local/bin 0755
+        run ln -sfn /opt/minegate/current/bin/minegate "$P/usr/local/bin/minegate"
     fi
     prune_releases
 }
