@@ -39,7 +39,8 @@ from edge.sim.hazard.episode import Episode
 from edge.sim.hazard.ground_truth import risk_labels
 from export.hazard.predictor import Predictor
 from export.hazard.scoring import DAY_S
-from export.hazard.warnings import DecisionTrack, Evidence, WarningPolicy, merge_tracks
+from export.hazard.thresholds import DEFAULT_BUDGET, NEVER, choose_thresholds
+from export.hazard.warnings import DecisionTrack, Evidence, WarningPolicy
 from export.hazard.window_features import FEATURES, MODALITIES, episode_features
 
 F64 = NDArray[np.float64]
@@ -47,12 +48,6 @@ F32 = NDArray[np.float32]
 NONE_CLASS = 0
 TEXT_AGE_COLUMNS = np.array(
     [i for i, name in enumerate(FEATURES.names) if name.startswith("text.") and name.endswith(".age")]
-)
-
-DEFAULT_BUDGET = {h: 1.0 / len(HAZARD_TYPES) for h in HAZARD_TYPES}
-NEVER = 1.01  # a threshold no probability reaches: the hazard is never warned (no threshold held the budget)
-THRESHOLD_GRID = np.concatenate(
-    [np.logspace(-3, -1, 15, endpoint=False), np.linspace(0.1, 0.9, 33), 1.0 - np.logspace(-1, -4, 25)]
 )
 
 
@@ -241,30 +236,13 @@ class GBTBaseline(Predictor):
 
     def _choose_thresholds(self, validation: Sequence[Episode]) -> None:
         normal = [e for e in validation if e.is_normal]
-        if not normal:
-            raise ValueError("GBT thresholds need normal days in the validation episodes (training seeds)")
         days = sum(e.duration_s - SENSOR_WINDOW_S for e in normal) / DAY_S
-        probabilities = [(e, self.probabilities(e)) for e in normal]
-        chosen: dict[HazardType, float] = {}
-        achieved: dict[str, float] = {}
-        for k, hazard in enumerate(HAZARD_TYPES):
-            budget = self.budget.get(hazard, 0.0)
-            best = NEVER
-            best_rate = 0.0
-            for threshold in sorted(THRESHOLD_GRID, reverse=True):
-                count = 0
-                for episode, (ends, p) in probabilities:
-                    score = p[:, 1 + k]
-                    track = DecisionTrack(hazard, "model", episode.sensor_t[ends], score >= threshold, score)
-                    count += len(merge_tracks([track], self.policy).warnings)
-                rate = count / days
-                if rate > budget:
-                    break
-                best, best_rate = float(threshold), rate
-            chosen[hazard] = best
-            achieved[hazard.value] = round(best_rate, 4)
-        self.thresholds = chosen
-        self.info["thresholds"] = {h.value: round(v, 5) for h, v in chosen.items()}
+        scores = []
+        for episode in normal:
+            ends, p = self.probabilities(episode)
+            scores.append((episode.sensor_t[ends], p[:, 1:]))
+        self.thresholds, achieved = choose_thresholds(scores, days, self.budget, self.policy)
+        self.info["thresholds"] = {h.value: round(v, 5) for h, v in self.thresholds.items()}
         self.info["validation_false_per_day"] = achieved
         self.info["validation_normal_days"] = round(days, 3)
 
