@@ -40,7 +40,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -416,9 +416,16 @@ def export_all(
     *,
     formats: Sequence[Format] = ALL_FORMATS,
     latency_repeats: int = 300,
+    reference_rows: int = REFERENCE_ROWS,
+    keep_parity_windows: bool = True,
+    agreement_with_model: Callable[[Floats, Floats], float] = top1_agreement,
 ) -> ExportResult:
     """Export ``req.model`` in ``formats`` into ``out_dir`` with ``manifest.json``, ``parity.json`` and ``parity.md``.
 
+    ``reference_rows`` windows go into the manifest for the load-time check, and with ``keep_parity_windows``
+    every calibration window is kept in ``parity_windows.npz``: a model with large windows keeps fewer of both.
+    ``agreement_with_model(file_outputs, torch_outputs)`` is the share of windows on which an int8 file decides as
+    the model does (top-1 class by default; a multi-head model passes its own decision rule).
     Raises ``ExportError`` when the request is inconsistent or a file does not reproduce the model.
     """
     started = time.perf_counter()
@@ -426,7 +433,7 @@ def export_all(
     out_dir.mkdir(parents=True, exist_ok=True)
     model, cal = req.model, np.ascontiguousarray(req.calibration)
     torch_logits = _torch_logits(model, cal)
-    ref_index = _reference_rows(torch_logits, REFERENCE_ROWS)
+    ref_index = _reference_rows(torch_logits, reference_rows)
     reference_input = cal[ref_index]
     # Batch 2 for the ONNX trace: torch.export specialises a dimension of size 1, which would pin the batch.
     onnx_example = torch.from_numpy(np.concatenate([cal[:1], cal[:1]]) if len(cal) == 1 else cal[:2])
@@ -471,7 +478,7 @@ def export_all(
             continue
         path, runner = produced[fmt]
         logits = runner.run(cal)
-        agreement = top1_agreement(logits, torch_logits)
+        agreement = agreement_with_model(logits, torch_logits)
         max_diff = float(np.abs(logits - torch_logits).max())
         precision: Literal["fp32", "int8"] = "int8" if fmt.endswith("int8") else "fp32"
         if precision == "int8" and agreement < INT8_MIN_AGREEMENT:
@@ -551,7 +558,8 @@ def export_all(
     t0 = time.perf_counter()
     report = parity_report(out_dir, cal, torch_logits=torch_logits, latency_repeats=latency_repeats)
     parity_json, parity_md = write_parity(out_dir, report)
-    write_parity_windows(out_dir, cal, torch_logits)
+    if keep_parity_windows:
+        write_parity_windows(out_dir, cal, torch_logits)
     timings["parity"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     return ExportResult(
