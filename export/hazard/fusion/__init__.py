@@ -1,0 +1,1 @@
+"""The multimodal fusion model of the hazard early warning (issue 5): data, network, training, export."""

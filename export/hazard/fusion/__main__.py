@@ -1,0 +1,3 @@
+from export.hazard.fusion.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""``python -m export.hazard.fusion``: train the fusion model on generated episodes, choose its warning thresholds on
+validation episodes, export it (ONNX/TFLite, fp32/int8, manifest, parity) into ``--out``.
+
+The training and validation splits are the evaluation's (``export.hazard.evaluate`` defaults): training seeds 1-2
+on mines 0-7, validation seed 3 on mines 8-9; the test seeds and mines are never generated here. Training runs on
+``--threads`` CPU threads (1 by default: the gateway build machine is shared).
+
+    python -m export.hazard.fusion --out models/hazard [--epochs 14] [--pretrain-epochs 0] [--threads 1]
+        [--train-per-kind 12] [--train-normal-days 30] [--validation-per-kind 4] [--validation-normal-days 30]
+        [--text-encoder models/text/minilm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from edge.text.window import open_encoder
+from export.hazard.data import SplitSpec, generate_split
+from export.hazard.fusion.dataset import build_rows
+from export.hazard.fusion.export import export_fusion, rows_sha256
+from export.hazard.fusion.predictor import FusionPredictor
+from export.hazard.fusion.train import FusionParams
+
+log = logging.getLogger("export.hazard.fusion")
+
+
+def _ints(values: Sequence[str]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--name", default="fusion")
+    parser.add_argument("--train-seeds", nargs="+", default=["1", "2"])
+    parser.add_argument("--train-layout-seeds", nargs="+", default=[str(i) for i in range(8)])
+    parser.add_argument("--validation-seeds", nargs="+", default=["3"])
+    parser.add_argument("--validation-layout-seeds", nargs="+", default=["8", "9"])
+    parser.add_argument("--train-per-kind", type=int, default=12)
+    parser.add_argument("--train-normal-days", type=int, default=30)
+    parser.add_argument("--validation-per-kind", type=int, default=4)
+    parser.add_argument("--validation-normal-days", type=int, default=30)
+    parser.add_argument("--jurisdiction", default="us_msha_coal")
+    parser.add_argument("--epochs", type=int, default=FusionParams.epochs)
+    parser.add_argument("--pretrain-epochs", type=int, default=FusionParams.pretrain_epochs)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--text-encoder", default="models/text/minilm")
+    parser.add_argument("--no-export", action="store_true", help="train and save model.pt only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    started = time.perf_counter()
+    try:
+        train_spec = SplitSpec(
+            _ints(args.train_seeds),
+            _ints(args.train_layout_seeds),
+            args.train_per_kind,
+            args.train_normal_days,
+            args.jurisdiction,
+        )
+        validation_spec = SplitSpec(
+            _ints(args.validation_seeds),
+            _ints(args.validation_layout_seeds),
+            args.validation_per_kind,
+            args.validation_normal_days,
+            args.jurisdiction,
+        )
+        encoder = open_encoder(args.text_encoder)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    params = replace(
+        FusionParams(), epochs=args.epochs, pretrain_epochs=args.pretrain_epochs, threads=args.threads, seed=args.seed
+    )
+    log.info("generating episodes")
+    train = generate_split(train_spec)
+    validation = generate_split(validation_spec)
+    predictor = FusionPredictor(encoder, params=params)
+    predictor.fit(train, validation)
+    assert predictor.trained is not None  # noqa: S101  (fit sets it)
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "state": predictor.trained.model.state_dict(),
+            "config": predictor.trained.model.config,
+            "mean": predictor.normalisation.mean if predictor.normalisation else None,
+            "std": predictor.normalisation.std if predictor.normalisation else None,
+            "thresholds": {h.value: v for h, v in predictor.thresholds.items()},
+        },
+        args.out / "model.pt",
+    )
+    training: dict[str, object] = {
+        "train_split": train_spec.to_json(),
+        "validation_split": validation_spec.to_json(),
+        "params": asdict(params),
+        "info": predictor.info,
+        "text_encoder": encoder.name,
+    }
+    if not args.no_export:
+        train_rows = build_rows(
+            train, predictor.table, stride_s=params.train_stride_s, normal_stride_s=params.normal_stride_s
+        )
+        validation_rows = build_rows(
+            validation, predictor.table, stride_s=params.train_stride_s, normal_stride_s=params.normal_stride_s
+        )
+        result, parity = export_fusion(
+            predictor,
+            validation_rows,
+            rows_sha256(train_rows),
+            args.out,
+            name=args.name,
+            metrics={
+                "validation_false_per_day": predictor.info["validation_false_per_day"],
+                "best_epoch": float(predictor.info["best_epoch"]),
+            },
+            parameters={
+                "train_split": json.dumps(train_spec.to_json()),
+                "validation_split": json.dumps(validation_spec.to_json()),
+            },
+        )
+        training["export"] = {
+            "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
+            "rejected": result.rejected,
+            "hazard_parity": parity,
+        }
+    training["total_s"] = round(time.perf_counter() - started, 1)
+    (args.out / "training.json").write_text(json.dumps(training, indent=1, default=str) + "\n", encoding="utf-8")
+    print(  # noqa: T201
+        json.dumps(
+            {
+                "out": str(args.out),
+                "thresholds": predictor.info["thresholds"],
+                "validation_false_per_day": predictor.info["validation_false_per_day"],
+                "total_s": training["total_s"],
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""The fusion model as a ``Predictor``: scored by the same code, on the same episodes and under the same warning
+policy as the baselines.
+
+Decisions every ``decision_stride_s`` (30 s) from the first full window. Hazard ``h`` is warned while its
+probability is at or above its threshold, chosen on validation normal days within the false-warning budget by the
+rule the GBT baseline uses (``export.hazard.thresholds``). Evidence for a warning is what the gateway computes:
+the drop in the hazard's probability when each modality, then each sensor channel, is removed as missing data.
+
+The outputs come from a *runner*: the PyTorch module right after training, or a model file through the gateway's
+own loader (``from_model_dir``: checksum, tensor contract and reference checks), so the report scores the very
+int8 file that ships.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from edge.hazard.contract import CHANNEL_NAMES, HAZARD_TYPES, SENSOR_WINDOW_S, HazardType
+from edge.hazard.model_input import FORECAST_OUTPUTS, HAZARD_OUTPUTS, RISK_OUTPUTS
+from edge.inference.model import load_model
+from edge.sim.hazard.episode import Episode
+from edge.text.encoder import Encoder
+from export.hazard.fusion.dataset import (
+    NO_TEXT,
+    DecisionRows,
+    TextTable,
+    build_rows,
+    decision_ends,
+    episode_rows,
+    expand,
+)
+from export.hazard.fusion.train import FusionParams, Normalisation, TrainResult, train
+from export.hazard.predictor import Forecast, Predictor
+from export.hazard.scoring import DAY_S
+from export.hazard.thresholds import DEFAULT_BUDGET, NEVER, choose_thresholds
+from export.hazard.warnings import DecisionTrack, Evidence, WarningPolicy
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+Runner = Callable[[F32], F32]  # standardised, finite (N, ROWS, COLUMNS) -> raw outputs (N, OUTPUTS)
+_C = len(CHANNEL_NAMES)
+
+
+def sigmoid(x: F32) -> F64:
+    return 1.0 / (1.0 + np.exp(-np.clip(x.astype(np.float64), -40, 40)))
+
+
+def torch_runner(model: torch.nn.Module, batch: int = 512) -> Runner:
+    def run(x: F32) -> F32:
+        model.eval()
+        with torch.no_grad():
+            parts = [model(torch.from_numpy(x[i : i + batch])).numpy() for i in range(0, x.shape[0], batch)]
+        return np.concatenate(parts).astype(np.float32)
+
+    return run
+
+
+class FusionPredictor(Predictor):
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        *,
+        params: FusionParams | None = None,
+        budget_per_day: Mapping[HazardType, float] | None = None,
+        policy: WarningPolicy | None = None,
+        name: str = "fusion",
+    ) -> None:
+        self.name = name
+        self.params = params or FusionParams()
+        self.budget = dict(budget_per_day or DEFAULT_BUDGET)
+        self.policy = policy or WarningPolicy()
+        self.table = TextTable(encoder)
+        self.thresholds: dict[HazardType, float] = dict.fromkeys(HAZARD_TYPES, NEVER)
+        self.normalisation: Normalisation | None = None
+        self.runner: Runner | None = None
+        self.trained: TrainResult | None = None
+        self.info: dict[str, Any] = {}
+        self._cache: dict[str, tuple[Episode, NDArray[np.int64], DecisionRows, F32]] = {}
+
+    # -- fitting -----------------------------------------------------------------------------------------------
+
+    def fit(self, train_episodes: Sequence[Episode], validation: Sequence[Episode]) -> None:
+        p = self.params
+        train_rows = build_rows(
+            train_episodes, self.table, stride_s=p.train_stride_s, normal_stride_s=p.normal_stride_s
+        )
+        validation_rows = build_rows(
+            validation, self.table, stride_s=p.train_stride_s, normal_stride_s=p.normal_stride_s
+        )
+        self.trained = train(train_rows, validation_rows, self.table.vectors, p)
+        self.normalisation = self.trained.normalisation
+        self.runner = torch_runner(self.trained.model)
+        self.info = {
+            "train_rows": len(train_rows),
+            "validation_rows": len(validation_rows),
+            "best_epoch": self.trained.best_epoch,
+            "train_s": round(self.trained.seconds, 1),
+            "history": self.trained.history,
+            "pretrain_history": self.trained.pretrain_history,
+        }
+        self.choose_thresholds(validation)
+
+    def choose_thresholds(self, validation: Sequence[Episode]) -> None:
+        normal = [e for e in validation if e.is_normal]
+        days = sum(e.duration_s - SENSOR_WINDOW_S for e in normal) / DAY_S
+        scores = []
+        for episode in normal:
+            ends, out = self.outputs(episode)
+            scores.append((episode.sensor_t[ends], sigmoid(out[:, HAZARD_OUTPUTS])))
+        self.thresholds, achieved = choose_thresholds(scores, days, self.budget, self.policy)
+        self.info["thresholds"] = {h.value: round(v, 5) for h, v in self.thresholds.items()}
+        self.info["validation_false_per_day"] = achieved
+
+    @classmethod
+    def from_model_dir(
+        cls,
+        model_dir: Path,
+        encoder: Encoder,
+        *,
+        file: str | None = None,
+        policy: WarningPolicy | None = None,
+        name: str | None = None,
+    ) -> FusionPredictor:
+        """The shipped model through the gateway's loader, with the thresholds of its manifest."""
+        loaded = load_model(model_dir, file)
+        manifest = loaded.manifest
+        params = FusionParams(decision_stride_s=int(manifest.parameters.get("decision_period_s", 30)))
+        predictor = cls(encoder, params=params, policy=policy, name=name or f"fusion[{loaded.file.path}]")
+        predictor.normalisation = Normalisation(
+            np.asarray(manifest.normalisation.mean, dtype=np.float32),
+            np.asarray(manifest.normalisation.std, dtype=np.float32),
+        )
+        predictor.thresholds = {h: float(manifest.parameters[f"threshold:{h.value}"]) for h in HAZARD_TYPES}
+        predictor.runner = loaded.backend.run
+        predictor.info = {
+            "file": loaded.file.path,
+            "backend": loaded.backend_name,
+            "thresholds": {h.value: v for h, v in predictor.thresholds.items()},
+        }
+        return predictor
+
+    # -- inference ---------------------------------------------------------------------------------------------
+
+    def _run(self, rows: DecisionRows) -> F32:
+        if self.runner is None or self.normalisation is None:
+            raise RuntimeError(f"{self.name}: fit() or from_model_dir() first")
+        return self.runner(self.normalisation.apply(expand(rows, self.table.vectors)))
+
+    def outputs(self, episode: Episode) -> tuple[NDArray[np.int64], F32]:
+        cached = self._cache.get(episode.episode_id)
+        if cached is not None and cached[0] is episode:
+            return cached[1], cached[3]
+        ends = decision_ends(episode, self.params.decision_stride_s)
+        rows = episode_rows(episode, ends, self.table)
+        out = self._run(rows)
+        self._cache = {episode.episode_id: (episode, ends, rows, out)}
+        return ends, out
+
+    def explain_row(self, rows: DecisionRows, i: int, k: int) -> Evidence:
+        """Drop of hazard ``k``'s probability at row ``i`` with each modality, then each channel, removed."""
+        one = rows.take(np.array([i]))
+        variants: list[tuple[str, DecisionRows]] = [
+            ("camera", dataclasses.replace(one, camera=np.zeros_like(one.camera))),
+            ("text", dataclasses.replace(one, text_index=np.full_like(one.text_index, NO_TEXT))),
+        ]
+        no_sensors = one.sensor.copy()
+        no_sensors[..., : 2 * _C] = np.nan
+        no_sensors[..., 2 * _C :] = 0.0
+        variants.append(("sensors", dataclasses.replace(one, sensor=no_sensors)))
+        for c, channel in enumerate(CHANNEL_NAMES):
+            dead = one.sensor.copy()
+            dead[..., [c, _C + c]] = np.nan
+            dead[..., 2 * _C + c] = 0.0
+            variants.append((f"sensors:{channel}", dataclasses.replace(one, sensor=dead)))
+        batch = DecisionRows(
+            **{
+                f: np.concatenate([getattr(one, f)] + [getattr(v, f) for _, v in variants])
+                for f in one.__dataclass_fields__
+            }
+        )
+        p = sigmoid(self._run(batch)[:, HAZARD_OUTPUTS.start + k])
+        drops = [(name, float(p[0] - p[j])) for j, (name, _) in enumerate(variants, start=1)]
+        modalities = sorted((d for d in drops if ":" not in d[0]), key=lambda d: -d[1])
+        sensors = sorted((d for d in drops if ":" in d[0]), key=lambda d: -d[1])[:3]
+        return tuple((name, round(v, 4)) for name, v in modalities + sensors)
+
+    def tracks(self, episode: Episode) -> list[DecisionTrack]:
+        ends, out = self.outputs(episode)
+        rows = self._cache[episode.episode_id][2]
+        t = episode.sensor_t[ends]
+        probabilities = sigmoid(out[:, HAZARD_OUTPUTS])
+        tracks = []
+        for k, hazard in enumerate(HAZARD_TYPES):
+            score = probabilities[:, k]
+
+            def explain(t_s: float, k: int = k) -> Evidence:
+                return self.explain_row(rows, min(int(np.searchsorted(t, t_s)), len(rows) - 1), k)
+
+            tracks.append(DecisionTrack(hazard, "model", t, score >= self.thresholds[hazard], score, explain=explain))
+        return tracks
+
+    def forecast(self, episode: Episode) -> Forecast | None:
+        ends, out = self.outputs(episode)
+        return Forecast(at=ends, values=out[:, FORECAST_OUTPUTS].astype(np.float64))
+
+    def risk(self, episode: Episode) -> tuple[NDArray[np.int64], F64]:
+        ends, out = self.outputs(episode)
+        return ends, sigmoid(out[:, RISK_OUTPUTS])
+
+    def describe(self) -> dict[str, object]:
+        return {
+            **super().describe(),
+            "params": dataclasses.asdict(self.params),
+            "budget_per_day": {h.value: round(b, 4) for h, b in self.budget.items()},
+            "info": self.info,
+        }

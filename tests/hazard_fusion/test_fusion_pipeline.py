@@ -1,0 +1,168 @@
+"""The fusion model's data path and a small train -> export -> load -> run round trip (issue 5 item 6)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge.hazard.contract import CHANNEL_NAMES, HAZARD_TYPES, HazardType
+from edge.hazard.features import camera_tokens, sensor_window, text_window
+from edge.hazard.model_input import (
+    CAMERA_COLUMNS,
+    CAMERA_ROWS,
+    COLUMNS,
+    FORECAST_OUTPUTS,
+    HAZARD_OUTPUTS,
+    OUTPUT_LABELS,
+    ROWS,
+    TEXT_COLUMNS,
+    TEXT_ROWS,
+    finite,
+    pack,
+    sensor_block,
+)
+from edge.inference.model import load_model
+from edge.text.hashed import HashedNgramEncoder
+from edge.text.window import text_tokens
+from export.hazard.data import SplitSpec, generate_split
+from export.hazard.fusion.dataset import NO_TEXT, TextTable, build_rows, decision_ends, episode_rows, expand
+from export.hazard.fusion.model import FusionNet
+from export.hazard.fusion.predictor import FusionPredictor
+from export.hazard.fusion.train import FusionParams, drop_modalities, fit_normalisation
+
+ENCODER = HashedNgramEncoder(384)
+
+
+@pytest.fixture(scope="module")
+def episodes() -> list:  # type: ignore[type-arg]
+    return generate_split(SplitSpec((1,), (0, 1), per_kind=1, normal_days=1))
+
+
+def test_rows_expand_to_exactly_what_the_gateway_packs(episodes: list) -> None:  # type: ignore[type-arg]
+    table = TextTable(ENCODER)
+    episode = next(e for e in episodes if e.logs and not e.is_normal)
+    ends = decision_ends(episode, 60)
+    rows = episode_rows(episode, ends, table)
+    x = expand(rows, table.vectors)
+    logs = sorted(episode.logs, key=lambda e: e.t_s)
+    checked_text = 0
+    for i in (0, len(rows) // 2, len(rows) - 1):
+        end = int(ends[i])
+        t_end = float(episode.sensor_t[end])
+        window = text_window(logs, t_end)
+        tokens = text_tokens(ENCODER, window)
+        n = len(window)
+        checked_text += n
+        packed = pack(
+            sensor_block(sensor_window(episode.sensors, end)),
+            camera_tokens(episode.camera_t, episode.camera, episode.camera_valid, t_end),
+            tokens.values[:n],
+            tokens.age_s[:n],
+        )
+        np.testing.assert_allclose(np.nan_to_num(x[i], nan=-7.0), np.nan_to_num(packed, nan=-7.0), atol=1e-5)
+    assert checked_text > 0, "the check must cover rows with log entries"
+
+
+def test_decisions_sit_on_the_token_grid_from_the_first_full_window(episodes: list) -> None:  # type: ignore[type-arg]
+    ends = decision_ends(episodes[0], 30)
+    assert ends[0] == 1799
+    assert np.all((ends + 1) % 30 == 0)
+    with pytest.raises(ValueError, match="multiple of 30"):
+        decision_ends(episodes[0], 20)
+
+
+def test_hazard_labels_run_from_onset_to_deadline(episodes: list) -> None:  # type: ignore[type-arg]
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=60)
+    for i, episode in enumerate(episodes):
+        mine = rows.episode == i
+        t = episode.sensor_t[rows.end[mine]]
+        for event in episode.events:
+            if event.deadline_s is None or event.hazard is HazardType.PEOPLE:
+                continue
+            k = HAZARD_TYPES.index(event.hazard)
+            due = (t >= event.onset_s) & (t <= event.deadline_s)
+            assert np.all(rows.hazard[mine][due, k] == 1.0)
+            after = (t > event.deadline_s) & (t <= event.end_s)
+            assert np.all(rows.hazard_weight[mine][after, k] == 0.0)
+    normal = [i for i, e in enumerate(episodes) if e.is_normal]
+    assert rows.hazard[np.isin(rows.episode, normal)].sum() == 0
+
+
+def test_modality_dropout_removes_what_a_dead_camera_logbook_or_transmitter_removes(episodes: list) -> None:  # type: ignore[type-arg]
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=300)
+    params = FusionParams(p_drop_camera=0.3, p_drop_text=0.3, p_drop_channel=0.5)
+    dropped = drop_modalities(rows, np.random.default_rng(0), params)
+    camera_gone = (dropped.camera == 0).all(axis=(1, 2)) & ~(rows.camera == 0).all(axis=(1, 2))
+    text_gone = (dropped.text_index == NO_TEXT).all(axis=1) & ~(rows.text_index == NO_TEXT).all(axis=1)
+    assert camera_gone.any()
+    assert text_gone.any()
+    c = len(CHANNEL_NAMES)
+    dead = (dropped.sensor[:, :, 2 * c :] == 0).all(axis=1) & ~(rows.sensor[:, :, 2 * c :] == 0).all(axis=1)
+    assert dead.any(axis=1).mean() > 0.3
+    assert np.isnan(dropped.sensor[:, :, :c][np.repeat(dead[:, None, :], rows.sensor.shape[1], axis=1)]).all()
+    assert rows.camera is not dropped.camera  # the input rows are left as they were
+
+
+def test_masked_tokens_do_not_reach_the_output(episodes: list) -> None:  # type: ignore[type-arg]
+    """A camera token without valid frames must be absence: changing its (meaningless) values changes nothing."""
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=600)
+    norm = fit_normalisation(rows, table.vectors)
+    torch.manual_seed(0)
+    model = FusionNet(mean=torch.from_numpy(norm.mean), std=torch.from_numpy(norm.std), d=16, heads=2).eval()
+    one = rows.take(np.array([0]))
+    one = dataclasses.replace(one, camera=np.zeros_like(one.camera), text_index=np.full_like(one.text_index, NO_TEXT))
+    x = norm.apply(expand(one, table.vectors))
+    z = x.copy()
+    z[:, CAMERA_ROWS, CAMERA_COLUMNS.start : CAMERA_COLUMNS.stop - 1] += 3.0  # field means; valid share left at 0
+    z[:, TEXT_ROWS, TEXT_COLUMNS.start : TEXT_COLUMNS.stop - 1] += 2.0  # vector and age; present flag left at 0
+    with torch.no_grad():
+        a = model(torch.from_numpy(x)).numpy()
+        b = model(torch.from_numpy(z)).numpy()
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    z[:, CAMERA_ROWS, CAMERA_COLUMNS.stop - 1] = 5.0  # now the tokens say they hold frames: they must count
+    with torch.no_grad():
+        c = model(torch.from_numpy(z)).numpy()
+    assert np.abs(c - a).max() > 1e-3
+
+
+def test_train_export_load_and_run(tmp_path: Path, episodes: list) -> None:  # type: ignore[type-arg]
+    """The whole route on a tiny model: fit (train + thresholds), export all files, the gateway loader accepts
+    the int8 file, and its outputs agree with PyTorch on held-out windows."""
+    from export.hazard.fusion.export import export_fusion, rows_sha256
+
+    train, validation = episodes, generate_split(SplitSpec((3,), (8,), per_kind=1, normal_days=1))
+    params = FusionParams(d=16, heads=2, layers=1, ff=32, epochs=1, train_stride_s=300, normal_stride_s=600)
+    predictor = FusionPredictor(ENCODER, params=params)
+    predictor.fit(train, validation)
+    rows = build_rows(validation, predictor.table, stride_s=300)
+    out = tmp_path / "hazard"
+    result, parity = export_fusion(predictor, rows, rows_sha256(rows), out, latency_repeats=5)
+    shipped = {f.format for f in result.files}
+    assert {"onnx_fp32", "onnx_int8", "tflite_fp32"} <= shipped
+    # a static-int8 TFLite file that decides differently from the model too often is left out, never shipped
+    assert ("tflite_int8" in shipped) != ("tflite_int8" in result.rejected)
+    for entry in parity["files"].values():
+        assert entry["max_forecast_diff_pct_vol"] < 0.5
+    loaded = load_model(out, prefer_precision=("int8",))
+    assert loaded.file.precision == "int8"
+    assert loaded.manifest.labels == list(OUTPUT_LABELS)
+    assert loaded.manifest.inputs[0].shape == [None, ROWS, COLUMNS]
+    for hazard in HAZARD_TYPES:
+        assert f"threshold:{hazard.value}" in loaded.manifest.parameters
+    x = predictor.normalisation.apply(expand(rows.take(np.arange(8)), predictor.table.vectors))  # type: ignore[union-attr]
+    got = loaded.backend.run(finite(x))
+    assert predictor.trained is not None
+    with torch.no_grad():
+        want = predictor.trained.model(torch.from_numpy(x)).numpy()
+    assert np.abs(got[:, FORECAST_OUTPUTS] - want[:, FORECAST_OUTPUTS]).max() < 0.5
+    assert np.abs(got[:, HAZARD_OUTPUTS] - want[:, HAZARD_OUTPUTS]).max() < 2.0
+    from_files = FusionPredictor.from_model_dir(out, ENCODER)
+    assert from_files.thresholds == predictor.thresholds
+    assert len(from_files.tracks(validation[0])) == len(HAZARD_TYPES)
