@@ -16,7 +16,7 @@ every site builds them, and gets the very bytes the committed manifest pins. The
    (then re-run ``python -m export.detector.evaluate`` for the metrics, and commit the manifest).
 
 Idempotent: nothing runs when every file the manifest lists is present with its sha256. Work files go to
-``var/detector/``. Not run by ``make test``: it installs torch and the AGPL exporter (about 1 GB).
+``var/detector/``. Not run by ``make test``: it installs torch and the AGPL exporter (a 1.6 GB venv).
 
     .venv/bin/python -m export.detector.make_detector [--torch-index URL] [--force] [--regenerate]
 """

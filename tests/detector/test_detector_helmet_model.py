@@ -1,8 +1,8 @@
 """The shipped helmet detector (models/detector/helmet) through the gateway's loading path, on real photos.
 
-The ONNX files are built by export/detector/convert_helmet.py + build_helmet.py and are not in git (20.8 MB int8,
-78.7 MB fp32: over the repository's size limit for a model file); the tests skip, saying so, where they are absent,
-and where the shared helmet photos are absent.
+The ONNX files are not in git (conflicting licence stamps, and 20.8 MB int8 / 78.7 MB fp32): `make detector` builds
+them (export/detector/make_detector.py; not part of `make test`: it installs torch and the AGPL exporter in a venv of
+its own). The tests skip, saying so, where they are absent, and where the shared helmet photos are absent.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ CONFIDENCE = 0.35
 
 needs_model = pytest.mark.skipif(
     not all((MODEL_DIR / f).is_file() for f in (FP32, INT8, "manifest.json")),
-    reason=f"{MODEL_DIR}: ONNX files not built (export/detector/convert_helmet.py, then build_helmet.py)",
+    reason=f"{MODEL_DIR}: ONNX files not built; run `make detector` (not part of make test: torch + AGPL exporter)",
 )
 needs_photos = pytest.mark.skipif(not available(), reason="shared helmet photos (../shared/data/helmet) not present")
 
