@@ -39,6 +39,7 @@ def test_registry_lists_the_required_scenarios() -> None:
         "transmitter_fault",
         "device_dropout",
         "mine_air_replay",
+        "hazard_fan_stop",
     }
 
 
