@@ -38,9 +38,18 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from edge.hazard.contract import CHANNEL_INDEX, FORECAST_CHANNEL, FORECAST_HORIZONS_S, SENSOR_WINDOW_S, HazardType
+from edge.hazard.contract import (
+    CHANNEL_INDEX,
+    FORECAST_CHANNEL,
+    FORECAST_HORIZONS_S,
+    RISK_HORIZONS_S,
+    SENSOR_WINDOW_S,
+    HazardType,
+)
+from edge.hazard.model_input import HAZARD_OUTPUTS, RISK_OUTPUTS
 from edge.sim.hazard.episode import Episode
 from edge.sim.hazard.ground_truth import forecast_targets
+from edge.text.window import open_encoder
 from export.hazard.baselines import ThresholdBaseline, TrendBaseline
 from export.hazard.data import (
     SplitSpec,
@@ -49,8 +58,11 @@ from export.hazard.data import (
     load_directories,
     with_dead_camera,
     with_dead_channels,
+    without_sensors,
     without_text,
 )
+from export.hazard.fusion.dataset import decision_ends, episode_rows, expand, hazard_targets
+from export.hazard.fusion.predictor import FusionPredictor, sigmoid
 from export.hazard.gbt import FeatureCache, GBTBaseline, GBTParams, risk_target, time_inference, type_labels
 from export.hazard.predictor import Predictor
 from export.hazard.real_data import (
@@ -77,6 +89,7 @@ CONDITIONS: dict[str, Callable[[Episode], Episode]] = {
     "dead_ch4_face": lambda e: with_dead_channels(e, ["ch4_face"]),
     "dead_co_belt": lambda e: with_dead_channels(e, ["co_belt"]),
     "no_text": without_text,
+    "no_sensors": without_sensors,
 }
 ABLATIONS: dict[str, tuple[str, ...]] = {
     "sensors_only": ("sensors",),
@@ -100,6 +113,8 @@ class EvalConfig:
     conditions: bool = True
     real_data: Path | None = None
     examples: int = 4
+    fusion_models: tuple[tuple[str, Path], ...] = ()  # (name, model directory): shipped fusion models to score
+    text_encoder: str = "models/text/minilm"
 
 
 def score_predictor(
@@ -195,6 +210,67 @@ def risk_roc(model: GBTBaseline, episodes: Sequence[Episode]) -> dict[str, Any]:
         },
         "hazard_type": per_hazard,
         "curves": curves,
+    }
+
+
+def fusion_roc(model: FusionPredictor, episodes: Sequence[Episode]) -> dict[str, Any]:
+    """ROC of the fusion model's risk head at 15 min and of its hazard probabilities (multi-label targets)."""
+    risks: list[np.ndarray[Any, Any]] = []
+    risk_y: list[np.ndarray[Any, Any]] = []
+    probabilities: list[np.ndarray[Any, Any]] = []
+    targets: list[np.ndarray[Any, Any]] = []
+    weights: list[np.ndarray[Any, Any]] = []
+    for episode in episodes:
+        ends, out = model.outputs(episode)
+        risks.append(sigmoid(out[:, RISK_OUTPUTS])[:, RISK_HORIZONS_S.index(900)])
+        risk_y.append(risk_target(episode, ends))
+        probabilities.append(sigmoid(out[:, HAZARD_OUTPUTS]))
+        y, w = hazard_targets(episode, ends)
+        targets.append(y)
+        weights.append(w)
+    fpr, tpr = roc_curve(np.concatenate(risk_y), np.concatenate(risks))
+    p_all, y_all, w_all = np.concatenate(probabilities), np.concatenate(targets), np.concatenate(weights)
+    curves: dict[str, Any] = {"risk_15min": thin_curve(fpr, tpr)}
+    per_hazard: dict[str, Any] = {}
+    for k, hazard in enumerate(HazardType):
+        keep = w_all[:, k] > 0
+        y = y_all[keep, k] > 0
+        if y.any() and (~y).any():
+            h_fpr, h_tpr = roc_curve(y, p_all[keep, k])
+            per_hazard[hazard.value] = {"auc": round(auc(h_fpr, h_tpr), 4), "positives": int(y.sum())}
+            curves[hazard.value] = thin_curve(h_fpr, h_tpr)
+    label = np.concatenate(risk_y)
+    return {
+        "risk_15min": {
+            "auc": round(auc(fpr, tpr), 4),
+            "recall_at_10pct_fpr": round(recall_at_fpr(fpr, tpr, 0.10), 4),
+            "positives": int(label.sum()),
+            "decisions": int(label.shape[0]),
+        },
+        "hazard_type": per_hazard,
+        "curves": curves,
+    }
+
+
+def fusion_latency(model: FusionPredictor, episodes: Sequence[Episode], windows: int = 200) -> dict[str, Any]:
+    """Per-window cost of the model file, batch 1, on this machine (the inputs already packed and standardised)."""
+    episode = next((e for e in episodes if e.is_normal), episodes[0])
+    ends = decision_ends(episode, model.params.decision_stride_s)[:windows]
+    rows = episode_rows(episode, ends, model.table)
+    if model.normalisation is None or model.runner is None:
+        raise RuntimeError(f"{model.name}: load it with from_model_dir first")
+    x = model.normalisation.apply(expand(rows, model.table.vectors))
+    times = []
+    for i in range(x.shape[0]):
+        t0 = time.perf_counter()
+        model.runner(x[i : i + 1])
+        times.append(time.perf_counter() - t0)
+    ms = np.asarray(times) * 1000.0
+    return {
+        "per_window_ms": round(float(np.median(ms)), 4),
+        "p99_ms": round(float(np.percentile(ms, 99)), 4),
+        "windows": int(x.shape[0]),
+        "notes": [f"{model.info.get('file')} on {model.info.get('backend')}, batch 1, one thread, packed input"],
     }
 
 
@@ -326,6 +402,11 @@ def run_on(
     gbt = GBTBaseline(params=config.gbt, with_risk=True, policy=policy, feature_cache=cache)
     timed("fit gbt", lambda: gbt.fit(train, validation))
     main_predictors: list[Predictor] = [threshold, trend, gbt]
+    fusion = [
+        FusionPredictor.from_model_dir(directory, open_encoder(config.text_encoder), policy=policy, name=name)
+        for name, directory in config.fusion_models
+    ]
+    main_predictors += fusion
     example_scores: dict[str, list[EpisodeScore]] = {}
     for predictor in main_predictors:
         scores, suppressed = timed(
@@ -367,6 +448,10 @@ def run_on(
     results["roc"] = timed("roc", lambda: risk_roc(gbt, test))
     inference = time_inference(gbt, next(e for e in test if e.is_normal) if any(e.is_normal for e in test) else test[0])
     results["inference"] = {"gbt": asdict(inference)}
+    for fused in fusion:
+        results["forecast"][fused.name] = timed(f"forecast {fused.name}", partial(forecast_error, fused, test))
+        results.setdefault("roc_fusion", {})[fused.name] = timed(f"roc {fused.name}", partial(fusion_roc, fused, test))
+        results["inference"][fused.name] = fusion_latency(fused, test)
 
     examples: dict[str, Any] = {}
     chosen = _example_episodes(test, config.examples)
@@ -388,7 +473,7 @@ def run_on(
         real: dict[str, Any] = {}
         try:
             real["mine_air"] = timed(
-                "real gas record", partial(real_gas_record, [threshold, trend, gbt], trend, data_dir, policy)
+                "real gas record", partial(real_gas_record, [threshold, trend, gbt, *fusion], trend, data_dir, policy)
             )
         except RealDataMissing as error:
             real["mine_air"] = {"skipped": str(error)}
@@ -429,6 +514,15 @@ def _example_episodes(test: Sequence[Episode], count: int) -> list[Episode]:
     return chosen
 
 
+def _fusion_model(value: str) -> tuple[str, Path]:
+    name, sep, directory = value.partition("=")
+    if not sep or not name or not directory:
+        raise ValueError(f"--fusion-model takes NAME=DIR (e.g. fusion=models/hazard), got {value!r}")
+    if not (Path(directory) / "manifest.json").is_file():
+        raise ValueError(f"--fusion-model {value!r}: {directory} has no manifest.json; export a model there first")
+    return name, Path(directory)
+
+
 def _ints(values: Sequence[str]) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
@@ -464,6 +558,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-real-data", action="store_true")
     parser.add_argument("--test-dirs", nargs="*", type=Path, help="read the test split from generated directories")
+    parser.add_argument(
+        "--fusion-model",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="score a shipped fusion model directory (python -m export.hazard.fusion --out DIR); repeatable",
+    )
+    parser.add_argument("--text-encoder", default="models/text/minilm")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
@@ -495,6 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ablations=not args.no_ablations,
             conditions=not args.no_conditions,
             real_data=None if args.no_real_data else args.real_data,
+            fusion_models=tuple(_fusion_model(v) for v in args.fusion_model),
+            text_encoder=args.text_encoder,
         )
         if args.test_dirs:
             check_held_out(config.train, config.test)

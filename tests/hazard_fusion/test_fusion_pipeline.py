@@ -67,6 +67,17 @@ def test_rows_expand_to_exactly_what_the_gateway_packs(episodes: list) -> None: 
     assert checked_text > 0, "the check must cover rows with log entries"
 
 
+def test_training_batches_are_the_standardised_input_on_each_modality_block(episodes: list) -> None:  # type: ignore[type-arg]
+    from export.hazard.fusion.export import owned_cells_only
+
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=600)
+    norm = fit_normalisation(rows, table.vectors)
+    np.testing.assert_allclose(
+        norm.packed(rows, table.vectors), owned_cells_only(norm.apply(expand(rows, table.vectors))), atol=1e-5
+    )
+
+
 def test_decisions_sit_on_the_token_grid_from_the_first_full_window(episodes: list) -> None:  # type: ignore[type-arg]
     ends = decision_ends(episodes[0], 30)
     assert ends[0] == 1799

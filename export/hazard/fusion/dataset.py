@@ -202,15 +202,21 @@ def build_rows(
     )
 
 
+def expand_text(rows: DecisionRows, text_vectors: F32) -> F32:
+    """The text block ``(N, TEXT_MAX_ENTRIES, TEXT_EMBEDDING_DIM + 2)``: vector, age share, presence."""
+    present = rows.text_index != NO_TEXT
+    out = np.zeros((len(rows), TEXT_MAX_ENTRIES, TEXT_EMBEDDING_DIM + 2), dtype=np.float32)
+    out[..., :TEXT_EMBEDDING_DIM] = np.where(present[..., None], text_vectors[np.maximum(rows.text_index, 0)], 0.0)
+    out[..., TEXT_EMBEDDING_DIM] = np.where(present, rows.text_age_s / TEXT_WINDOW_S, 0.0)
+    out[..., TEXT_EMBEDDING_DIM + 1] = present
+    return out
+
+
 def expand(rows: DecisionRows, text_vectors: F32) -> F32:
     """The packed, unstandardised model input ``(N, ROWS, COLUMNS)`` of ``edge.hazard.model_input.pack``."""
     n = len(rows)
     out = np.zeros((n, ROWS, COLUMNS), dtype=np.float32)
     out[:, SENSOR_ROWS, SENSOR_COLUMNS] = rows.sensor
     out[:, CAMERA_ROWS, CAMERA_COLUMNS] = rows.camera
-    present = rows.text_index != NO_TEXT
-    vectors = np.where(present[..., None], text_vectors[np.maximum(rows.text_index, 0)], 0.0)
-    out[:, TEXT_ROWS, TEXT_COLUMNS.start : TEXT_COLUMNS.start + TEXT_EMBEDDING_DIM] = vectors
-    out[:, TEXT_ROWS, TEXT_COLUMNS.stop - 2] = np.where(present, rows.text_age_s / TEXT_WINDOW_S, 0.0)
-    out[:, TEXT_ROWS, TEXT_COLUMNS.stop - 1] = present
+    out[:, TEXT_ROWS, TEXT_COLUMNS] = expand_text(rows, text_vectors)
     return out

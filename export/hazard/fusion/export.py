@@ -41,7 +41,7 @@ from edge.hazard.model_input import (
     TEXT_ROWS,
 )
 from edge.inference.manifest import load_manifest, verify_file_checksum
-from export.hazard.fusion.dataset import DecisionRows, expand
+from export.hazard.fusion.dataset import DecisionRows
 from export.hazard.fusion.predictor import FusionPredictor, sigmoid
 from export.localization.export_models import ExportRequest, ExportResult, export_all
 from export.localization.parity import open_runner
@@ -74,8 +74,7 @@ def calibration_windows(predictor: FusionPredictor, rows: DecisionRows, *, seed:
             rng.choice(negative, size=min(CALIBRATION_WINDOWS - half, negative.shape[0]), replace=False),
         ]
     )
-    x = predictor.normalisation.apply(expand(rows.take(np.sort(pick)), predictor.table.vectors))
-    return owned_cells_only(x)
+    return predictor.normalisation.packed(rows.take(np.sort(pick)), predictor.table.vectors)
 
 
 def rows_sha256(rows: DecisionRows) -> str:

@@ -34,7 +34,6 @@ from export.hazard.fusion.dataset import (
     build_rows,
     decision_ends,
     episode_rows,
-    expand,
 )
 from export.hazard.fusion.train import FusionParams, Normalisation, TrainResult, train
 from export.hazard.predictor import Forecast, Predictor
@@ -153,7 +152,7 @@ class FusionPredictor(Predictor):
     def _run(self, rows: DecisionRows) -> F32:
         if self.runner is None or self.normalisation is None:
             raise RuntimeError(f"{self.name}: fit() or from_model_dir() first")
-        return self.runner(self.normalisation.apply(expand(rows, self.table.vectors)))
+        return self.runner(self.normalisation.packed(rows, self.table.vectors))
 
     def outputs(self, episode: Episode) -> tuple[NDArray[np.int64], F32]:
         cached = self._cache.get(episode.episode_id)

@@ -34,13 +34,14 @@ from edge.hazard.model_input import (
     CAMERA_COLUMNS,
     CAMERA_ROWS,
     COLUMNS,
+    ROWS,
     SENSOR_COLUMNS,
     SENSOR_ROWS,
     TEXT_COLUMNS,
     TEXT_ROWS,
     finite,
 )
-from export.hazard.fusion.dataset import NO_TEXT, DecisionRows, expand
+from export.hazard.fusion.dataset import NO_TEXT, DecisionRows, expand, expand_text
 from export.hazard.fusion.model import FusionNet
 
 F32 = NDArray[np.float32]
@@ -82,6 +83,17 @@ class Normalisation:
 
     def apply(self, packed: F32) -> F32:
         return finite(((packed - self.mean) / self.std).astype(np.float32))
+
+    def packed(self, rows: DecisionRows, text_vectors: F32) -> F32:
+        """``apply(expand(rows))`` on each row's own modality block only, 0 elsewhere (the model reads no other
+        cell): the same model outputs for a fraction of the work, which training does every batch."""
+        out = np.zeros((len(rows), ROWS, COLUMNS), dtype=np.float32)
+        sensor = (rows.sensor - self.mean[SENSOR_COLUMNS]) / self.std[SENSOR_COLUMNS]
+        out[:, SENSOR_ROWS, SENSOR_COLUMNS] = finite(sensor.astype(np.float32))
+        out[:, CAMERA_ROWS, CAMERA_COLUMNS] = (rows.camera - self.mean[CAMERA_COLUMNS]) / self.std[CAMERA_COLUMNS]
+        text = expand_text(rows, text_vectors)
+        out[:, TEXT_ROWS, TEXT_COLUMNS] = (text - self.mean[TEXT_COLUMNS]) / self.std[TEXT_COLUMNS]
+        return out
 
 
 def fit_normalisation(rows: DecisionRows, text_vectors: F32, *, sample: int = 4000, seed: int = 0) -> Normalisation:
@@ -187,9 +199,9 @@ def _evaluate(
     with torch.no_grad():
         for index in _batches(len(rows), 512, None):
             batch = rows.take(index)
-            out = model(_tensor(norm.apply(expand(batch, vectors))))
-            loss, _ = multitask_loss(out, batch, pos_weight, params)
-            total += float(loss) * index.shape[0]
+            out = model(_tensor(norm.packed(batch, vectors)))
+            _, parts = multitask_loss(out, batch, pos_weight, params)
+            total += parts["hazard"] * index.shape[0]
             count += index.shape[0]
     return total / max(count, 1)
 
@@ -215,13 +227,13 @@ def _pretrain(
         total, count = 0.0, 0
         for index in _batches(len(rows), params.batch, rng):
             batch = rows.take(index)
-            x = norm.apply(expand(batch, vectors))
+            x = norm.packed(batch, vectors)
             target = x[:, SENSOR_ROWS, SENSOR_COLUMNS.start : SENSOR_COLUMNS.start + _C].copy()
             hidden = rng.random((x.shape[0], target.shape[1])) < 0.3
             masked = batch.sensor.copy()
             masked[hidden] = np.nan
             masked[hidden, 2 * _C :] = 0.0
-            x_in = norm.apply(expand(dataclasses.replace(batch, sensor=masked), vectors))
+            x_in = norm.packed(dataclasses.replace(batch, sensor=masked), vectors)
             tokens = model.encode(_tensor(x_in))[:, 1 : 1 + target.shape[1]]
             predicted = head(tokens)
             measured = _tensor(np.isfinite(batch.sensor[..., :_C]) & hidden[..., None])
@@ -277,7 +289,7 @@ def train(
         total, count = 0.0, 0
         for index in _batches(len(train_rows), params.batch, rng):
             batch = drop_modalities(train_rows.take(index), rng, params)
-            out = model(_tensor(norm.apply(expand(batch, text_vectors))))
+            out = model(_tensor(norm.packed(batch, text_vectors)))
             loss, part = multitask_loss(out, batch, pos_weight, params)
             optimiser.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
@@ -320,5 +332,5 @@ def predict(model: FusionNet, rows: DecisionRows, text_vectors: F32, norm: Norma
     model.eval()
     with torch.no_grad():
         for index in _batches(len(rows), 512, None):
-            outs.append(model(_tensor(norm.apply(expand(rows.take(index), text_vectors)))).numpy())
+            outs.append(model(_tensor(norm.packed(rows.take(index), text_vectors))).numpy())
     return np.concatenate(outs) if outs else np.zeros((0, _H + _R + len(FORECAST_HORIZONS_S)), dtype=np.float32)
