@@ -99,7 +99,8 @@ cleanup
 rm -rf "$ROOTFS"
 cp -a "$BASE" "$ROOTFS"
 mount -t proc proc "$ROOTFS/proc"
-mount -t sysfs sysfs "$ROOTFS/sys"
+# No sysfs: under qemu-user the arm64 cpuinfo library (in onnxruntime and LiteRT's XNNPACK) reads the x86 host's
+# CPU topology from /sys and crashes (SIGSEGV at model load). Without /sys it falls back to defaults and runs.
 mount --bind /dev "$ROOTFS/dev"
 mount --bind /dev/pts "$ROOTFS/dev/pts"
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
