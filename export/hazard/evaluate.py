@@ -47,6 +47,7 @@ from edge.hazard.contract import (
     HazardType,
 )
 from edge.hazard.model_input import HAZARD_OUTPUTS, RISK_OUTPUTS
+from edge.inference.manifest import load_manifest
 from edge.sim.hazard.episode import Episode
 from edge.sim.hazard.ground_truth import forecast_targets
 from edge.text.window import open_encoder
@@ -213,6 +214,35 @@ def risk_roc(model: GBTBaseline, episodes: Sequence[Episode]) -> dict[str, Any]:
     }
 
 
+def fusion_model_record(directory: Path, config: EvalConfig) -> dict[str, Any]:
+    """The model's training record and parity, after refusing a model trained on the test's seeds or mines."""
+    manifest = load_manifest(directory)
+    split = manifest.parameters.get("train_split")
+    if not isinstance(split, str):
+        raise ValueError(
+            f"{directory}: the manifest records no train_split; re-export with python -m export.hazard.fusion"
+        )
+    document = json.loads(split)
+    trained_on = SplitSpec(
+        seeds=tuple(document["seeds"]),
+        layout_seeds=tuple(document["layout_seeds"]),
+        per_kind=int(document["per_kind"]),
+        normal_days=int(document["normal_days"]),
+        jurisdiction=str(document["jurisdiction"]),
+    )
+    check_held_out(trained_on, config.test)
+    record: dict[str, Any] = {"directory": str(directory), "train_split": trained_on.to_json()}
+    for key, file in (("training", "training.json"), ("parity", "hazard_parity.json")):
+        path = directory / file
+        if path.is_file():
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if key == "training":
+                document.get("info", {}).pop("history", None)
+                document.pop("export", None)
+            record[key] = document
+    return record
+
+
 def fusion_roc(model: FusionPredictor, episodes: Sequence[Episode]) -> dict[str, Any]:
     """ROC of the fusion model's risk head at 15 min and of its hazard probabilities (multi-label targets)."""
     risks: list[np.ndarray[Any, Any]] = []
@@ -365,6 +395,8 @@ def run_on(
     overlap = {(e.seed, e.layout_seed) for e in test} & {(e.seed, e.layout_seed) for e in [*train, *validation]}
     if overlap:
         raise ValueError(f"test episodes share (seed, layout) with training episodes: {sorted(overlap)}")
+    # before any fitting: a shipped model trained on the test's seeds or mines is refused at once
+    fusion_records = {name: fusion_model_record(directory, config) for name, directory in config.fusion_models}
     policy = config.policy
     timings: dict[str, float] = {}
     results: dict[str, Any] = {
@@ -407,6 +439,7 @@ def run_on(
         for name, directory in config.fusion_models
     ]
     main_predictors += fusion
+    results["fusion_models"] = fusion_records
     example_scores: dict[str, list[EpisodeScore]] = {}
     for predictor in main_predictors:
         scores, suppressed = timed(

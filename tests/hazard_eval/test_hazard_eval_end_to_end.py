@@ -57,7 +57,7 @@ def test_end_to_end_writes_results_report_and_plots(tmp_path: Path, splits: tupl
     assert set(results["predictors"]) == {"threshold", "trend", "gbt"}
     for entry in results["predictors"].values():
         assert entry["test"]["normal_days"] == pytest.approx(1.0)
-        assert set(entry["conditions"]) == {"dead_camera", "dead_ch4_face", "dead_co_belt", "no_text"}
+        assert set(entry["conditions"]) == {"dead_camera", "dead_ch4_face", "dead_co_belt", "no_text", "no_sensors"}
     threshold_gas = results["predictors"]["threshold"]["test"]["per_hazard"]["gas_accumulation"]
     assert all(lead < 1.0 for lead in threshold_gas["lead_min"])  # the statutory alarm itself: lead ~0
     assert results["forecast"]["trend"]["all_points"]["+5min"]["points"] > 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +35,7 @@ from export.hazard.fusion.dataset import NO_TEXT, TextTable, build_rows, decisio
 from export.hazard.fusion.model import FusionNet
 from export.hazard.fusion.predictor import FusionPredictor
 from export.hazard.fusion.train import FusionParams, drop_modalities, fit_normalisation
+from export.localization.export_models import ExportResult
 
 ENCODER = HashedNgramEncoder(384)
 
@@ -143,18 +146,51 @@ def test_masked_tokens_do_not_reach_the_output(episodes: list) -> None:  # type:
     assert np.abs(c - a).max() > 1e-3
 
 
-def test_train_export_load_and_run(tmp_path: Path, episodes: list) -> None:  # type: ignore[type-arg]
-    """The whole route on a tiny model: fit (train + thresholds), export all files, the gateway loader accepts
-    the int8 file, and its outputs agree with PyTorch on held-out windows."""
+TRAIN = SplitSpec((1,), (0, 1), per_kind=1, normal_days=1)
+VALIDATION = SplitSpec((3,), (8,), per_kind=1, normal_days=1)
+
+
+@dataclasses.dataclass
+class Exported:
+    predictor: FusionPredictor
+    out: Path
+    result: ExportResult
+    parity: dict[str, Any]
+    validation: list  # type: ignore[type-arg]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, episodes: list) -> Exported:  # type: ignore[type-arg]
+    """A tiny model fitted (train + thresholds) and exported in every format, as the CLI does."""
     from export.hazard.fusion.export import export_fusion, rows_sha256
 
-    train, validation = episodes, generate_split(SplitSpec((3,), (8,), per_kind=1, normal_days=1))
+    validation = generate_split(VALIDATION)
     params = FusionParams(d=16, heads=2, layers=1, ff=32, epochs=1, train_stride_s=300, normal_stride_s=600)
     predictor = FusionPredictor(ENCODER, params=params)
-    predictor.fit(train, validation)
+    predictor.fit(episodes, validation)
     rows = build_rows(validation, predictor.table, stride_s=300)
-    out = tmp_path / "hazard"
-    result, parity = export_fusion(predictor, rows, rows_sha256(rows), out, latency_repeats=5)
+    out = tmp_path_factory.mktemp("fusion") / "hazard"
+    result, parity = export_fusion(
+        predictor,
+        rows,
+        rows_sha256(rows),
+        out,
+        latency_repeats=5,
+        parameters={"train_split": json.dumps(TRAIN.to_json())},
+    )
+    return Exported(predictor, out, result, parity, validation)
+
+
+def test_train_export_load_and_run(exported: Exported) -> None:
+    """The whole route on a tiny model: the gateway loader accepts the int8 file, and its outputs agree with
+    PyTorch on held-out windows."""
+    predictor, out, result, parity, validation = (
+        exported.predictor,
+        exported.out,
+        exported.result,
+        exported.parity,
+        exported.validation,
+    )
     shipped = {f.format for f in result.files}
     assert {"onnx_fp32", "onnx_int8", "tflite_fp32"} <= shipped
     # a static-int8 TFLite file that decides differently from the model too often is left out, never shipped
@@ -167,7 +203,9 @@ def test_train_export_load_and_run(tmp_path: Path, episodes: list) -> None:  # t
     assert loaded.manifest.inputs[0].shape == [None, ROWS, COLUMNS]
     for hazard in HAZARD_TYPES:
         assert f"threshold:{hazard.value}" in loaded.manifest.parameters
-    x = predictor.normalisation.apply(expand(rows.take(np.arange(8)), predictor.table.vectors))  # type: ignore[union-attr]
+    rows = build_rows(validation, predictor.table, stride_s=300)
+    assert predictor.normalisation is not None
+    x = predictor.normalisation.apply(expand(rows.take(np.arange(8)), predictor.table.vectors))
     got = loaded.backend.run(finite(x))
     assert predictor.trained is not None
     with torch.no_grad():
@@ -177,3 +215,35 @@ def test_train_export_load_and_run(tmp_path: Path, episodes: list) -> None:  # t
     from_files = FusionPredictor.from_model_dir(out, ENCODER)
     assert from_files.thresholds == predictor.thresholds
     assert len(from_files.tracks(validation[0])) == len(HAZARD_TYPES)
+
+
+def test_the_evaluation_scores_a_shipped_model_and_refuses_one_trained_on_the_test_mines(
+    tmp_path: Path, exported: Exported
+) -> None:
+    from export.hazard.evaluate import EvalConfig, run_on
+    from export.hazard.gbt import GBTParams
+
+    test_spec = SplitSpec((9,), (7,), per_kind=1, normal_days=1)
+    config = EvalConfig(
+        train=TRAIN,
+        validation=VALIDATION,
+        test=test_spec,
+        gbt=GBTParams(max_iter=5, train_stride_s=300, stride_s=120),
+        ablations=False,
+        conditions=False,
+        real_data=None,
+        examples=1,
+        fusion_models=(("fusion", exported.out),),
+        text_encoder="hashed:384",
+    )
+    test = generate_split(test_spec)
+    results = run_on(config, generate_split(TRAIN), exported.validation, test, tmp_path)
+    assert "fusion" in results["predictors"]
+    assert results["forecast"]["fusion"]["all_points"]["+5min"]["points"] > 0
+    assert 0.0 <= results["roc_fusion"]["fusion"]["risk_15min"]["auc"] <= 1.0
+    assert results["inference"]["fusion"]["per_window_ms"] > 0
+    assert list(results["fusion_models"]["fusion"]["train_split"]["layout_seeds"]) == [0, 1]
+    assert "## Fusion models: training and export" in (tmp_path / "report.md").read_text()
+    on_test_mines = dataclasses.replace(config, test=SplitSpec((9,), (1,), per_kind=1, normal_days=1))
+    with pytest.raises(ValueError, match=r"shared layout seeds \[1\]"):
+        run_on(on_test_mines, [], [], [], tmp_path / "refused")
