@@ -33,9 +33,8 @@ from edge.clock import Clock, SystemClock
 from edge.config.issues import ConfigError
 from edge.config.resolve import LoadedConfig, load_config
 from edge.config.resolved import BusKind, BusSpec, GatewaySpec
+from edge.models_dir import shipped_models_dir
 
-DEFAULT_MODELS_DIR = Path("/opt/minegate/models")
-REPO_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 # Free space on the data directory: below FAIL the journal may stop being durable; below WARN it is time to act.
 DISK_FAIL_BYTES = 200 * 1024 * 1024
 DISK_WARN_BYTES = 1024 * 1024 * 1024
@@ -513,7 +512,7 @@ def _model_dirs(spec: GatewaySpec | None, models_dir: Path | None) -> list[tuple
                 found.append(("text encoder", Path(encoder), True))
     shipped_root = models_dir
     if shipped_root is None:
-        shipped_root = DEFAULT_MODELS_DIR if DEFAULT_MODELS_DIR.is_dir() else REPO_MODELS_DIR
+        shipped_root = shipped_models_dir()
     if shipped_root.is_dir():
         for manifest in sorted(shipped_root.rglob("manifest.json")):
             found.append((manifest.parent.relative_to(shipped_root).as_posix(), manifest.parent, False))

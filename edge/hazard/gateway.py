@@ -23,14 +23,11 @@ from edge.hazard.config import HazardSection
 from edge.hazard.hazard_model import HazardModel, HazardModelRefused
 from edge.hazard.task import HazardTask, LogSource
 from edge.hazard.text_vectors import TextVectors
+from edge.models_dir import shipped_model
 from edge.rules.signals import ConditionChange
 from edge.rules.thresholds import PointRules
 
 log = logging.getLogger(__name__)
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL_DIR = REPOSITORY / "models" / "hazard"
-DEFAULT_TEXT_ENCODER = REPOSITORY / "models" / "text" / "minilm"
 
 
 class HazardTaskRefused(RuntimeError):
@@ -38,7 +35,7 @@ class HazardTaskRefused(RuntimeError):
 
 
 def model_dir_of(section: HazardSection) -> Path:
-    return Path(section.model_dir) if section.model_dir else DEFAULT_MODEL_DIR
+    return Path(section.model_dir) if section.model_dir else shipped_model("hazard")
 
 
 def load_hazard_model(section: HazardSection) -> HazardModel:
@@ -62,7 +59,7 @@ def load_text_vectors(section: HazardSection, model: HazardModel) -> tuple[TextV
     """The text encoder the model was trained with, or None and why not."""
     from edge.text.window import open_encoder  # noqa: PLC0415
 
-    spec = section.text_encoder or str(DEFAULT_TEXT_ENCODER)
+    spec = section.text_encoder or str(shipped_model("text", "minilm"))
     try:
         encoder = open_encoder(spec, threads=1)
     except Exception as exc:  # a refused file, a missing tokenizers package: text is optional, sensors are not

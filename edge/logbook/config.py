@@ -21,12 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.config.units import Duration
 from edge.hazard.contract import LogKind
+from edge.models_dir import shipped_model
 
 __all__ = ["DEFAULT_ENCODER_DIR", "LOGBOOK_FILE", "LogbookSection", "VocabularyModel"]
 
 LOGBOOK_FILE = "logbook.sqlite"
 # The encoder the early-warning model chose (issue 5); its ONNX file is rebuilt by `make models`.
-DEFAULT_ENCODER_DIR = Path(__file__).resolve().parents[2] / "models" / "text" / "minilm"
+DEFAULT_ENCODER_DIR = shipped_model("text", "minilm")
 _LOCAL_TCP = re.compile(r"^tcp://(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\]):\d{1,5}$")
 
 
