@@ -82,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=FusionParams.epochs)
     parser.add_argument("--pretrain-epochs", type=int, default=FusionParams.pretrain_epochs)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--due-window-s",
+        type=int,
+        default=FusionParams.due_window_s,
+        help="label gas and fire only this long before their statutory deadline (0: from the event's onset)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--text-encoder", default="models/text/minilm")
     parser.add_argument("--no-export", action="store_true", help="train and save model.pt only")
@@ -114,7 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201
         return 2
     params = replace(
-        FusionParams(), epochs=args.epochs, pretrain_epochs=args.pretrain_epochs, threads=args.threads, seed=args.seed
+        FusionParams(),
+        epochs=args.epochs,
+        pretrain_epochs=args.pretrain_epochs,
+        threads=args.threads,
+        due_window_s=args.due_window_s,
+        seed=args.seed,
     )
     log.info("generating episodes")
     train = generate_split(train_spec)

@@ -82,8 +82,16 @@ def decision_ends(episode: Episode, stride_s: int) -> I64:
     return np.arange(SENSOR_WINDOW_S - 1, episode.sensors.shape[0], stride_s, dtype=np.int64)
 
 
-def hazard_targets(episode: Episode, ends: I64) -> tuple[F32, F32]:
-    """Multi-label targets and weights ``(len(ends), len(HAZARD_TYPES))`` (see the module docstring)."""
+STATUTORY_HAZARDS = (HazardType.GAS_ACCUMULATION, HazardType.FIRE)
+
+
+def hazard_targets(episode: Episode, ends: I64, due_window_s: float | None = None) -> tuple[F32, F32]:
+    """Multi-label targets and weights ``(len(ends), len(HAZARD_TYPES))`` (see the module docstring).
+
+    With ``due_window_s``, gas and fire (the hazards with a statutory deadline) are positive only in the last
+    ``due_window_s`` before the deadline and unlabelled between onset and then: the label then asks "is the
+    statutory alarm due within this window", which the sensors can answer, instead of "has the event begun", which
+    for a slow methane make increase they cannot for most of an hour."""
     t = episode.sensor_t[ends]
     y = np.zeros((t.shape[0], len(HAZARD_TYPES)), dtype=np.float32)
     w = np.ones_like(y)
@@ -95,7 +103,11 @@ def hazard_targets(episode: Episode, ends: I64) -> tuple[F32, F32]:
         elif event.deadline_s is None:
             w[during, k] = 0.0
         else:
-            due = (t >= event.onset_s) & (t <= event.deadline_s)
+            start = event.onset_s
+            if due_window_s is not None and event.hazard in STATUTORY_HAZARDS:
+                start = max(event.onset_s, event.deadline_s - due_window_s)
+                w[(t >= event.onset_s) & (t < start), k] = 0.0
+            due = (t >= start) & (t <= event.deadline_s)
             y[due, k] = 1.0
             w[during & (t > event.deadline_s), k] = 0.0
     return y, w
@@ -152,7 +164,9 @@ class TextTable:
         return self._vectors
 
 
-def episode_rows(episode: Episode, ends: I64, table: TextTable, episode_index: int = 0) -> DecisionRows:
+def episode_rows(
+    episode: Episode, ends: I64, table: TextTable, episode_index: int = 0, *, due_window_s: float | None = None
+) -> DecisionRows:
     stats = token_stats(episode.sensors)
     first_block = (ends + 1) // SENSOR_TOKEN_S - SENSOR_TOKENS
     sensor = stats[first_block[:, None] + np.arange(SENSOR_TOKENS)[None, :]]
@@ -171,7 +185,7 @@ def episode_rows(episode: Episode, ends: I64, table: TextTable, episode_index: i
         for slot, (age, entry) in enumerate(text_window(logs, float(t))):
             text_index[i, slot] = table.id_of(entry.text)
             text_age[i, slot] = age
-    hazard, weight = hazard_targets(episode, ends)
+    hazard, weight = hazard_targets(episode, ends, due_window_s)
     risk = risk_labels(episode.crossings, episode.sensors.shape[0])[ends].astype(np.float32)
     clean = episode.sensors_clean[:, CHANNEL_INDEX[FORECAST_CHANNEL]].astype(np.float64)
     forecast = forecast_targets(clean)[ends].astype(np.float32)
@@ -190,13 +204,18 @@ def episode_rows(episode: Episode, ends: I64, table: TextTable, episode_index: i
 
 
 def build_rows(
-    episodes: Sequence[Episode], table: TextTable, *, stride_s: int, normal_stride_s: int | None = None
+    episodes: Sequence[Episode],
+    table: TextTable,
+    *,
+    stride_s: int,
+    normal_stride_s: int | None = None,
+    due_window_s: float | None = None,
 ) -> DecisionRows:
     """Rows of every episode; normal days may be sampled more sparsely (their neighbouring rows are near copies)."""
     parts = []
     for i, episode in enumerate(episodes):
         stride = normal_stride_s if (episode.is_normal and normal_stride_s) else stride_s
-        parts.append(episode_rows(episode, decision_ends(episode, stride), table, i))
+        parts.append(episode_rows(episode, decision_ends(episode, stride), table, i, due_window_s=due_window_s))
     return DecisionRows(
         **{name: np.concatenate([getattr(p, name) for p in parts]) for name in DecisionRows.__dataclass_fields__}
     )

@@ -72,6 +72,7 @@ class FusionParams:
     forecast_weight: float = 1.0
     max_pos_weight: float = 8.0
     pretrain_epochs: int = 0
+    due_window_s: int = 0  # > 0: gas/fire labelled only that long before the deadline (dataset.hazard_targets)
     seed: int = 0
     threads: int = 1
 
