@@ -107,6 +107,29 @@ def test_hazard_labels_run_from_onset_to_deadline(episodes: list) -> None:  # ty
     assert rows.hazard[np.isin(rows.episode, normal)].sum() == 0
 
 
+def test_due_window_labels_statutory_hazards_only_before_their_deadline(episodes: list) -> None:  # type: ignore[type-arg]
+    from export.hazard.fusion.dataset import hazard_targets
+
+    checked = 0
+    for episode in episodes:
+        ends = decision_ends(episode, 30)
+        t = episode.sensor_t[ends]
+        y, w = hazard_targets(episode, ends, due_window_s=900)
+        y0, _ = hazard_targets(episode, ends)
+        for event in episode.events:
+            k = HAZARD_TYPES.index(event.hazard)
+            if event.deadline_s is None or event.hazard not in (HazardType.GAS_ACCUMULATION, HazardType.FIRE):
+                continue
+            early = (t >= event.onset_s) & (t < event.deadline_s - 900)
+            due = (t >= max(event.onset_s, event.deadline_s - 900)) & (t <= event.deadline_s)
+            assert np.all(w[early, k] == 0.0)
+            assert np.all(y[due, k] == 1.0)
+            checked += int(early.sum())
+        strata = HAZARD_TYPES.index(HazardType.STRATA)
+        np.testing.assert_array_equal(y[:, strata], y0[:, strata])  # hazards without a statutory deadline: as before
+    assert checked > 0, "some event must start more than 15 min before its deadline"
+
+
 def test_modality_dropout_removes_what_a_dead_camera_logbook_or_transmitter_removes(episodes: list) -> None:  # type: ignore[type-arg]
     table = TextTable(ENCODER)
     rows = build_rows(episodes, table, stride_s=300)
