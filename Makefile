@@ -82,6 +82,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.hazard_generate
 	$(BIN)/python -m benchmarks.camera_throughput
 	$(BIN)/python -m benchmarks.text_encoder
+	$(BIN)/python -m benchmarks.hazard_inference
+	$(BIN)/python -m benchmarks.logbook
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
