@@ -89,11 +89,12 @@ class FusionPredictor(Predictor):
 
     def fit(self, train_episodes: Sequence[Episode], validation: Sequence[Episode]) -> None:
         p = self.params
+        due = p.due_window_s or None
         train_rows = build_rows(
-            train_episodes, self.table, stride_s=p.train_stride_s, normal_stride_s=p.normal_stride_s
+            train_episodes, self.table, stride_s=p.train_stride_s, normal_stride_s=p.normal_stride_s, due_window_s=due
         )
         validation_rows = build_rows(
-            validation, self.table, stride_s=p.train_stride_s, normal_stride_s=p.normal_stride_s
+            validation, self.table, stride_s=p.train_stride_s, normal_stride_s=p.normal_stride_s, due_window_s=due
         )
         self.trained = train(train_rows, validation_rows, self.table.vectors, p)
         self.normalisation = self.trained.normalisation
