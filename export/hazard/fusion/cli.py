@@ -2,11 +2,11 @@
 validation episodes, export it (ONNX/TFLite, fp32/int8, manifest, parity) into ``--out``.
 
 The training and validation splits are the evaluation's (``export.hazard.evaluate`` defaults): training seeds 1-2
-on mines 0-7, validation seed 3 on mines 8-9; the test seeds and mines are never generated here. Training runs on
-``--threads`` CPU threads (1 by default: the gateway build machine is shared).
+on 24 mines (0-7, 14-29), validation seed 3 on mines 8, 9, 30, 31; the test seeds and mines are never generated
+here. Training runs on ``--threads`` CPU threads (1 by default: the gateway build machine is shared).
 
     python -m export.hazard.fusion --out models/hazard [--epochs 14] [--pretrain-epochs 0] [--threads 1]
-        [--train-per-kind 12] [--train-normal-days 30] [--validation-per-kind 4] [--validation-normal-days 30]
+        [--train-per-kind 16] [--train-normal-days 40] [--validation-per-kind 4] [--validation-normal-days 40]
         [--text-encoder models/text/minilm]
 """
 
@@ -26,6 +26,7 @@ import torch
 from edge.hazard.contract import HazardType
 from edge.text.window import open_encoder
 from export.hazard.data import SplitSpec, generate_split
+from export.hazard.evaluate import TRAIN_LAYOUTS, VALIDATION_LAYOUTS
 from export.hazard.fusion.dataset import build_rows
 from export.hazard.fusion.export import export_fusion, rows_sha256
 from export.hazard.fusion.predictor import FusionPredictor
@@ -71,13 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--name", default="fusion")
     parser.add_argument("--train-seeds", nargs="+", default=["1", "2"])
-    parser.add_argument("--train-layout-seeds", nargs="+", default=[str(i) for i in range(8)])
+    parser.add_argument("--train-layout-seeds", nargs="+", default=TRAIN_LAYOUTS)
     parser.add_argument("--validation-seeds", nargs="+", default=["3"])
-    parser.add_argument("--validation-layout-seeds", nargs="+", default=["8", "9"])
-    parser.add_argument("--train-per-kind", type=int, default=12)
-    parser.add_argument("--train-normal-days", type=int, default=30)
+    parser.add_argument("--validation-layout-seeds", nargs="+", default=VALIDATION_LAYOUTS)
+    parser.add_argument("--train-per-kind", type=int, default=16)
+    parser.add_argument("--train-normal-days", type=int, default=40)
     parser.add_argument("--validation-per-kind", type=int, default=4)
-    parser.add_argument("--validation-normal-days", type=int, default=30)
+    parser.add_argument("--validation-normal-days", type=int, default=40)
     parser.add_argument("--jurisdiction", default="us_msha_coal")
     parser.add_argument("--epochs", type=int, default=FusionParams.epochs)
     parser.add_argument("--pretrain-epochs", type=int, default=FusionParams.pretrain_epochs)
