@@ -10,6 +10,7 @@ trained and exported on the spot (needs the ``train`` extra).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -21,23 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import NOISE_NOTE, REPO, markdown_table, percentile, python_env, write_result
+from benchmarks._common import NOISE_NOTE, REPO, markdown_table, percentile, proc_memory, python_env, write_result
+from edge.bench.models import time_calls
 
 NAME = "inference_latency"
 DEFAULT_MODEL_DIR = REPO / "models" / "localization"
 BATCHES = (1, 100)
 MIB = 1024 * 1024
-
-
-def _self_memory() -> dict[str, int]:
-    """VmRSS and VmHWM of this process, in bytes (Linux /proc)."""
-    wanted = {"VmRSS": "rss", "VmHWM": "peak_rss"}
-    memory: dict[str, int] = {}
-    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-        key, _, value = line.partition(":")
-        if key in wanted:
-            memory[wanted[key]] = int(value.split()[0]) * 1024
-    return memory
 
 
 def measure_case(model_dir: Path, file: str, *, calls: dict[int, int], seed: int = 0) -> dict[str, Any]:
@@ -47,7 +38,7 @@ def measure_case(model_dir: Path, file: str, *, calls: dict[int, int], seed: int
 
     model = load_model(model_dir, file, threads=1)
     load_s = time.perf_counter() - started
-    memory = _self_memory()
+    memory = proc_memory()
     spec = model.manifest.inputs[0].shape
     norm = model.manifest.normalisation
     rng = np.random.default_rng(seed)
@@ -67,13 +58,8 @@ def measure_case(model_dir: Path, file: str, *, calls: dict[int, int], seed: int
     for batch, n_calls in calls.items():
         shape = (batch, *(1 if dim is None else dim for dim in spec[1:]))
         x = (np.asarray(norm.mean) + np.asarray(norm.std) * rng.normal(size=shape)).astype(np.float32)
-        for _ in range(min(20, n_calls)):
-            model.predict(x)
-        samples: list[float] = []
-        for _ in range(n_calls):
-            t0 = time.perf_counter_ns()
-            model.predict(x)
-            samples.append((time.perf_counter_ns() - t0) / 1e3)
+        timed = time_calls(functools.partial(model.predict, x), calls=n_calls, warmup=min(20, n_calls))
+        samples = [seconds * 1e6 for seconds in timed]
         median, p99 = statistics.median(samples), percentile(samples, 99)
         result["batches"][str(batch)] = {
             "calls": n_calls,
@@ -82,7 +68,7 @@ def measure_case(model_dir: Path, file: str, *, calls: dict[int, int], seed: int
             "median_us_per_window": median / batch,
             "p99_us_per_window": p99 / batch,
         }
-    result["rss_after_run_bytes"] = _self_memory()["rss"]
+    result["rss_after_run_bytes"] = proc_memory()["rss"]
     return result
 
 
