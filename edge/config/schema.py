@@ -20,6 +20,7 @@ from edge.logbook.config import LogbookSection
 from edge.modbus.codec import ByteOrder, DataType, WordOrder
 from edge.modbus.planner import Table
 from edge.readings import Quality, QualityReason
+from edge.status_page.config import StatusPageSection
 
 Identifier = Annotated[
     str,
@@ -313,3 +314,4 @@ class ConfigModel(StrictModel):
     cameras: CamerasSection | None = None
     logbook: LogbookSection | None = None
     hazard: HazardSection | None = None
+    status_page: StatusPageSection | None = None
