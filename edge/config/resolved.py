@@ -18,6 +18,7 @@ from edge.logbook.config import LogbookSection
 from edge.modbus.codec import ByteOrder, DataType, WordOrder, register_count
 from edge.modbus.planner import Table
 from edge.readings import Quality, QualityReason
+from edge.status_page.config import StatusPageSection
 
 
 class BusKind(enum.StrEnum):
@@ -234,6 +235,7 @@ class GatewaySpec:
     cameras: CamerasSection | None = None  # paths made absolute (detector model_dir, replayed video files)
     logbook: LogbookSection | None = None  # paths made absolute, default file and encoder filled in
     hazard: HazardSection | None = None  # paths made absolute; the camera filled in when there is only one
+    status_page: StatusPageSection | None = None  # paths made absolute, the map's layout filled in
 
     def bus(self, bus_id: str) -> BusSpec:
         for b in self.buses:
