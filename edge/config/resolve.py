@@ -58,6 +58,8 @@ from edge.rules.jurisdictions import TemplateParameterError, UnknownRuleError, j
 from edge.rules.site import LimitOverride, OverrideRecord, build_point_rules
 from edge.rules.thresholds import PointRules
 from edge.rules.units import check_unit
+from edge.status_page.config import StatusPageSection
+from edge.status_page.config import resolve_section as resolve_status_page_section
 
 log = logging.getLogger(__name__)
 _M = TypeVar("_M", bound=BaseModel)
@@ -278,6 +280,7 @@ class _Resolver:
             cameras=self._cameras(devices, instruments),
             logbook=self._logbook(data_dir),
             hazard=self._hazard(devices, instruments),
+            status_page=self._status_page(devices, instruments),
         )
 
     def _unique(self, section: str, ids: Sequence[str], what: str) -> None:
@@ -713,6 +716,36 @@ class _Resolver:
                     problem.message.removeprefix("no ").removesuffix(" of that name"),
                     problem.value,
                     sorted(problem.allowed),
+                )
+            else:
+                self.error(path, problem.message)
+        return section
+
+    def _status_page(
+        self, devices: Sequence[DeviceSpec], instruments: Sequence[InstrumentSpec]
+    ) -> StatusPageSection | None:
+        if self.config.status_page is None:
+            return None
+        points = {p.point_id for d in devices for p in d.points} | {p.point_id for m in instruments for p in m.points}
+        loc = self.config.localization
+        section, problems = resolve_status_page_section(
+            self.config.status_page,
+            base_dir=self.base_dir,
+            point_ids=points,
+            localization_layout=(
+                Path(os.path.normpath(self.base_dir / loc.model_dir)) / "layout.json" if loc is not None else None
+            ),
+        )
+        for problem in problems:
+            path = ("status_page", *problem.path)
+            if problem.warning:
+                self.warn(path, problem.message)
+            elif problem.value is not None:
+                self.unknown(
+                    path,
+                    problem.message.removeprefix("no ").removesuffix(" of that name"),
+                    problem.value,
+                    list(problem.allowed),
                 )
             else:
                 self.error(path, problem.message)
