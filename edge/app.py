@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from edge.logbook.config import LogbookSection
     from edge.logbook.service import GatewayLogbook
     from edge.logbook.store import LogStore
+    from edge.status_page.config import StatusPageSection
+    from edge.status_page.service import StatusPage
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ RESTART_BACKOFF_S = (1.0, 30.0)
 # Tasks whose failure degrades the gateway without touching its local safety functions (see safety_functions_ok).
 # Tasks whose failure costs earlier warnings or reach to the surface, never sensing or statutory alarms. A
 # task named "kind:detail" (e.g. "record-feed:tcp://...") is classed by its kind.
-ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed", "cameras", "logbook", "hazard"})
+ADVISORY_TASKS = frozenset({"localization", "dtn", "record-feed", "cameras", "logbook", "hazard", "status-page"})
 
 
 class Gateway:
@@ -153,6 +155,10 @@ class Gateway:
         # The gateway's DTN node and its bundle producers; built afresh by each (re)start of the "dtn" task.
         self.dtn: DtnNode | None = None
         self.dtn_ingest: GatewayIngest | None = None
+        # The local status page (read-only unless a token file is configured); it reads everything above.
+        self.status_page: StatusPage | None = None
+        if spec.status_page is not None:
+            self._start_status_page(spec.status_page)
         for record in loaded.overrides:
             (log.warning if record.loosens else log.info)("site override %s", record.describe())
         self.relays.set_desired(self.alarms.desired_outputs())
@@ -299,6 +305,17 @@ class Gateway:
             log.error("hazard early warning disabled: %s", exc)
             self.task_faults["hazard"] = str(exc)
             self._apply_changes([self._gateway_malfunction("hazard", str(exc))])
+
+    def _start_status_page(self, section: StatusPageSection) -> None:
+        """The status page; one that cannot start costs the page, never anything it shows."""
+        from edge.status_page.config import TokenError  # noqa: PLC0415
+        from edge.status_page.service import StatusPage  # noqa: PLC0415
+
+        try:
+            self.status_page = StatusPage(section, self)
+        except (TokenError, OSError, ValueError) as exc:
+            log.error("status page disabled: %s", exc)
+            self.task_faults["status-page"] = str(exc)
 
     def _record_feed(self, endpoint: str) -> RecordFeed:
         from edge.localization.source import RecordFeed  # noqa: PLC0415
@@ -615,6 +632,9 @@ class Gateway:
                     tasks.append(group.create_task(self._supervise("logbook", self._logbook.run), name="logbook"))
                 if self.hazard is not None:
                     tasks.append(group.create_task(self._supervise("hazard", self.hazard.run), name="hazard"))
+                if self.status_page is not None:
+                    page = self.status_page
+                    tasks.append(group.create_task(self._supervise("status-page", page.run), name="status-page"))
                 self.notifier.ready(f"polling {len(self.spec.devices)} devices")
                 await stop.wait()
                 self.notifier.stopping()
