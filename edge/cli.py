@@ -311,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.doctor import add_doctor_parser
 
     add_doctor_parser(sub)
+    from edge.bench.commands import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
