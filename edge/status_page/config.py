@@ -60,6 +60,12 @@ class StatusPageSection(_Strict):
     refresh: Duration = Field(2.0, ge=0.5, le=60, description="how often the open page asks for new values")
     map: MapSection = MapSection()
 
+    @field_validator("listen", mode="before")
+    @classmethod
+    def port_alone_is_loopback(cls, value: object) -> object:
+        # YAML reads "listen: 8080" as a number: that is a port on this machine only.
+        return f"127.0.0.1:{value}" if isinstance(value, int) and not isinstance(value, bool) else value
+
     @field_validator("listen")
     @classmethod
     def host_and_port(cls, value: str) -> str:

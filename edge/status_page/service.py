@@ -48,6 +48,7 @@ class StatusPage:
         self.mine_map, self.map_note = _load_map(section, gateway)
         self.server = HttpServer(host, port, self.handle)
         self.requests: Counter[str] = Counter()
+        self.listening = asyncio.Event()  # set once the port is bound (server.port is then the real one)
         self._static = {
             name: resources.files("edge.status_page").joinpath("static", name).read_bytes() for name in _STATIC
         }
@@ -66,10 +67,12 @@ class StatusPage:
 
     async def run(self) -> None:
         await self.server.start()
+        self.listening.set()
         log.info("status page on %s (%s)", self.url, "acknowledge with token" if self.ack_enabled else "read-only")
         try:
             await asyncio.Event().wait()
         finally:
+            self.listening.clear()
             await self.server.close()
 
     # ---- routes --------------------------------------------------------------------------------------------
