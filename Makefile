@@ -51,7 +51,7 @@ detector: $(STAMP)
 
 # Debian packages whose real services the tests start (no mocks): installed when apt is usable (CI runs as root
 # on Debian); otherwise the tests that need them skip and say so. Never fails the build.
-DEB_PACKAGES ?= mosquitto
+DEB_PACKAGES ?= mosquitto chromium
 
 debs:
 	@missing=""; \
