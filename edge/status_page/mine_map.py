@@ -110,10 +110,13 @@ class MineMap:
             )
         if self.gateway_place is not None:
             p = self.gateway_place
+            # The label goes on the side with room: gateways near the face sit at the map's right edge.
+            right_half = p.x > self.width / 2
+            label_x, anchor = (p.x - 7, "end") if right_half else (p.x + 7, "start")
             parts.append(
                 f'<g class="this-gateway" data-gateway="{escape(self.gateway_id)}">'
                 f'<rect x="{p.x - 5}" y="{p.y - 5}" width="10" height="10"/>'
-                f'<text x="{p.x + 7}" y="{p.y - 6}">{escape(self.gateway_id)}</text>'
+                f'<text x="{label_x}" y="{p.y - 6}" text-anchor="{anchor}">{escape(self.gateway_id)}</text>'
                 f"<title>this gateway: {escape(self.gateway_id)}</title></g>"
             )
         parts.append('</g><g id="map-points">')

@@ -129,7 +129,7 @@ async def running_demo(
     if crew and spec.localization is not None:
         publisher = CrewPublisher(
             MineLayout.load(Path(spec.localization.model_dir) / "layout.json"),
-            CrewParams(nodes=crew, seed=5, time_scale=20.0, backfill_s=200.0),
+            CrewParams(nodes=crew, seed=5, time_scale=1.0, backfill_s=200.0),
             context=zmq.asyncio.Context.instance(),
             endpoint=spec.localization.source_endpoint,
             clock=SystemClock(),
