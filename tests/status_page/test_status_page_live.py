@@ -131,7 +131,7 @@ async def run_chromium(binary: str, *args: str, timeout_s: float = 40.0) -> str:
 def text_of(html: str) -> str:
     """Roughly what a person reads: tags dropped, entities decoded, whitespace collapsed."""
     html = re.sub(r"<(script|style|title)[^>]*>.*?</\1>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
 def row_text(html: str, attribute: str, key: str) -> str:
@@ -206,3 +206,48 @@ async def test_chromium_shows_values_alarm_map_miners_and_cameras(tmp_path: Path
     width, height = struct.unpack(">II", png[16:24])
     assert (width, height) == (1280, 2000)
     assert len(png) > 50_000, f"screenshot of {len(png)} bytes: the page did not render"
+
+
+def write_recording(path: Path, frames: int = 60) -> None:
+    """A short textured video to replay as a camera (frames vary, so it is neither frozen nor dark)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (160, 120))
+    try:
+        for _ in range(frames):
+            writer.write(rng.integers(40, 220, size=(120, 160, 3), dtype=np.uint8))
+    finally:
+        writer.release()
+
+
+async def test_camera_health_is_shown_per_camera(tmp_path: Path) -> None:
+    write_recording(tmp_path / "xc7.avi")
+
+    def with_cameras(config: dict[str, object]) -> None:
+        config["cameras"] = {
+            "streams": [
+                {"id": "cam-xc7", "source": "xc7.avi", "location": "XC-7 belt entry", "replay_loop": True},
+                {"id": "cam-face", "source": "gone.avi", "location": "face 3", "health": {"no_frames_after": "1s"}},
+            ]
+        }
+
+    config = write_demo_config(tmp_path, extra=with_cameras)
+    async with running_demo(config, scenario="normal_shift", time_scale=1.0) as site:
+        cameras = site.gateway.cameras
+        assert cameras is not None
+
+        def camera_states() -> bool:
+            by_id = {c["camera_id"]: c for c in cameras.status()["cameras"]}
+            return by_id["cam-xc7"]["capture"]["state"] == "streaming" and bool(by_id["cam-face"]["conditions"])
+
+        await wait_until(camera_states, what="one camera streaming and one without frames")
+        html = (await fetch(config.url)).text
+    good = row_text(html, "data-camera", "cam-xc7")
+    assert good.startswith("cam-xc7 XC-7 belt entry streaming healthy"), good
+    bad = row_text(html, "data-camera", "cam-face")
+    assert bad.startswith("cam-face face 3 "), bad
+    assert "healthy" not in bad
+    assert "no_frames" in bad
+    assert 'class="camera fault" data-camera="cam-face"' in html
