@@ -59,16 +59,29 @@ def bench_command(args: Any) -> int:
 
 
 def compare_command(args: Any) -> int:
-    from edge.bench.compare import compare, load_metrics, parse_threshold, render  # noqa: PLC0415
+    from edge.bench.compare import (  # noqa: PLC0415
+        compare,
+        load_metrics,
+        load_report,
+        parse_threshold,
+        render,
+        sizing_differences,
+    )
 
     try:
         threshold = parse_threshold(args.threshold)
         before, after = load_metrics(args.before), load_metrics(args.after)
+        differences = sizing_differences(load_report(args.before), load_report(args.after))
     except ValueError as exc:
         sys.stderr.write(f"minegate bench compare: {exc}\n")
         return 2
     comparison = compare(before, after, threshold=threshold)
-    sys.stdout.write(
-        render(comparison, threshold=threshold, before_name=str(args.before), after_name=str(args.after)) + "\n"
+    text = render(
+        comparison,
+        threshold=threshold,
+        before_name=str(args.before),
+        after_name=str(args.after),
+        differences=differences,
     )
+    sys.stdout.write(text + "\n")
     return 1 if comparison.regressions else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,8 @@ def relative_change(before: float, after: float) -> float:
     return (after - before) / abs(before)
 
 
-def load_metrics(path: Path) -> dict[str, Metric]:
-    """The metrics of a ``bench.json``; ``ValueError`` naming the file and what is wrong."""
+def load_report(path: Path) -> dict[str, Any]:
+    """A ``bench.json``; ``ValueError`` naming the file and what is wrong."""
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -65,6 +66,22 @@ def load_metrics(path: Path) -> dict[str, Metric]:
         raise ValueError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
     if not isinstance(data, dict) or data.get("schema") != "minegate-bench":
         raise ValueError(f"{path}: not a minegate bench report (its schema field is not 'minegate-bench')")
+    return data
+
+
+def sizing_differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Options that change what is measured (quick vs full, simulated load) and differ between two reports."""
+    old, new = before.get("options") or {}, after.get("options") or {}
+    return [
+        f"{name}: {old.get(name)!r} -> {new.get(name)!r}"
+        for name in ("quick", "load")
+        if old.get(name) != new.get(name)
+    ]
+
+
+def load_metrics(path: Path) -> dict[str, Metric]:
+    """The metrics of a ``bench.json``; ``ValueError`` naming the file and what is wrong."""
+    data = load_report(path)
     metrics = data.get("metrics")
     if not isinstance(metrics, dict):
         raise ValueError(f"{path}: metrics: expected an object of metric entries, got {type(metrics).__name__}")
@@ -94,7 +111,9 @@ def _percent(value: float) -> str:
     return f"{value:+.1%}" if math.isfinite(value) else ("+inf" if value > 0 else "-inf")
 
 
-def render(comparison: Comparison, *, threshold: float, before_name: str, after_name: str) -> str:
+def render(
+    comparison: Comparison, *, threshold: float, before_name: str, after_name: str, differences: Sequence[str] = ()
+) -> str:
     rows = [
         [
             c.key,
@@ -110,6 +129,11 @@ def render(comparison: Comparison, *, threshold: float, before_name: str, after_
     lines = [
         f"# minegate bench compare: {before_name} -> {after_name} (threshold {threshold:.0%})",
         "",
+        *(
+            [f"**The runs were sized differently** ({'; '.join(differences)}): their figures are not comparable.", ""]
+            if differences
+            else []
+        ),
         markdown_table(["metric", "unit", "better", "before", "after", "change", "verdict"], rows)
         if rows
         else "No metric is present in both reports.",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from edge.bench.compare import compare, load_metrics, parse_threshold, relative_change
+from edge.bench.compare import compare, load_metrics, parse_threshold, relative_change, sizing_differences
 from edge.cli import main
 
 
@@ -101,3 +101,10 @@ def test_relative_change_from_zero() -> None:
     assert relative_change(0.0, 0.0) == 0.0
     assert relative_change(0.0, 1.0) == float("inf")
     assert relative_change(2.0, 1.0) == pytest.approx(-0.5)
+
+
+def test_differently_sized_runs_are_called_out() -> None:
+    quick = {"options": {"quick": True, "load": 10, "only": ["models"]}}
+    full = {"options": {"quick": False, "load": 10, "only": ["models", "dtn"]}}
+    assert sizing_differences(quick, full) == ["quick: True -> False"]
+    assert sizing_differences(full, full) == []
