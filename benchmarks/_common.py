@@ -86,6 +86,8 @@ def example_config_copy(directory: Path) -> Path:
     # These benchmarks measure the gateway spine (issue 2's targets); the location model is measured by
     # benchmarks/inference_latency.py, and its RSS with onnxruntime loaded is reported there.
     config.pop("localization", None)
+    # The status page's map needs the location model's layout; the page is not part of the spine either.
+    config.pop("status_page", None)
     config["gateway"]["data_dir"] = str(directory / "data")
     config["gateway"]["publish"] = f"tcp://127.0.0.1:{free_tcp_port()}"
     config["gateway"]["control"] = f"tcp://127.0.0.1:{free_tcp_port()}"
