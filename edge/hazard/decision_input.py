@@ -63,14 +63,14 @@ class DecisionInput:
 
 
 def rank_evidence(
-    groups: Sequence[str], probabilities: Sequence[float], *, top_channels: int = 3
+    groups: Sequence[str], scores: Sequence[float], *, top_channels: int = 3
 ) -> tuple[tuple[str, float], ...]:
-    """Evidence from an evidence batch's probabilities of one hazard (row 0 full, then one per group): the
-    modalities by how much the probability drops without them, then the ``top_channels`` sensor channels."""
-    if len(probabilities) != len(groups) + 1:
-        raise ValueError(f"{len(groups)} groups need {len(groups) + 1} probabilities, got {len(probabilities)}")
-    full = float(probabilities[0])
-    drops = [(g, full - float(p)) for g, p in zip(groups, probabilities[1:], strict=True)]
+    """Evidence from an evidence batch's scores of one hazard (its logit; row 0 full, then one per group): the
+    modalities by how much the score drops without them, then the ``top_channels`` sensor channels."""
+    if len(scores) != len(groups) + 1:
+        raise ValueError(f"{len(groups)} groups need {len(groups) + 1} scores, got {len(scores)}")
+    full = float(scores[0])
+    drops = [(g, full - float(p)) for g, p in zip(groups, scores[1:], strict=True)]
     modalities = sorted((d for d in drops if ":" not in d[0]), key=lambda d: -d[1])
     channels = sorted((d for d in drops if ":" in d[0]), key=lambda d: -d[1])[:top_channels]
     return tuple((name, round(v, 4)) for name, v in modalities + channels)

@@ -41,7 +41,7 @@ from edge.hazard.contract import (
 from edge.hazard.decision_input import DecisionInput, rank_evidence
 from edge.hazard.features import text_window
 from edge.hazard.hazard_model import HazardModel, HazardOutputs
-from edge.hazard.model_input import TEXT_EMBEDDING_DIM
+from edge.hazard.model_input import HAZARD_OUTPUTS, TEXT_EMBEDDING_DIM
 from edge.hazard.sampler import ChannelSampler
 from edge.hazard.text_vectors import TextVectors
 from edge.hazard.warning_gate import ClosedWarning, Decision, OpenedWarning, WarningGate
@@ -256,8 +256,10 @@ class HazardTask:
         except InferenceOverloaded as exc:
             log.warning("hazard: evidence pass skipped: %s", exc)
             return ()
-        probabilities = [HazardOutputs.from_row(np.asarray(r, dtype=np.float32)).probability[hazard] for r in raw]
-        return rank_evidence(groups, probabilities)
+        # Logits, not probabilities: a confident warning sits near probability 1, where removing any one input
+        # barely moves the probability and the ranking would be noise; the logit still moves.
+        column = HAZARD_OUTPUTS.start + HAZARD_TYPES.index(hazard)
+        return rank_evidence(groups, [float(r[column]) for r in raw])
 
     # ---- alarm conditions ----------------------------------------------------------------------------
     def _raise(self, opened: OpenedWarning, evidence: Evidence, basis: str) -> None:

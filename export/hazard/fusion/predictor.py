@@ -166,7 +166,7 @@ class FusionPredictor(Predictor):
         return ends, out
 
     def explain_row(self, rows: DecisionRows, i: int, k: int) -> Evidence:
-        """Drop of hazard ``k``'s probability at row ``i`` with each modality, then each channel, removed."""
+        """Drop of hazard ``k``'s logit at row ``i`` with each modality, then each channel, removed."""
         one = rows.take(np.array([i]))
         variants: list[tuple[str, DecisionRows]] = [
             ("camera", dataclasses.replace(one, camera=np.zeros_like(one.camera))),
@@ -187,7 +187,8 @@ class FusionPredictor(Predictor):
                 for f in one.__dataclass_fields__
             }
         )
-        p = sigmoid(self._run(batch)[:, HAZARD_OUTPUTS.start + k])
+        # logits: near probability 1 removing one input barely moves the probability (the gateway does the same)
+        p = self._run(batch)[:, HAZARD_OUTPUTS.start + k].astype(np.float64)
         drops = [(name, float(p[0] - p[j])) for j, (name, _) in enumerate(variants, start=1)]
         modalities = sorted((d for d in drops if ":" not in d[0]), key=lambda d: -d[1])
         sensors = sorted((d for d in drops if ":" in d[0]), key=lambda d: -d[1])[:3]
