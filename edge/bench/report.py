@@ -1,7 +1,7 @@
 """The ``minegate bench`` report as Markdown, and its charts as PNG when matplotlib is installed.
 
-matplotlib is not a gateway dependency (it comes with the ``train`` extra): without it the charts are skipped and
-the report says so; the JSON and Markdown are complete either way.
+matplotlib is a gateway dependency, so the charts are drawn on the board being measured; an install trimmed of it
+still gets the complete JSON and Markdown, and the report says the charts were skipped.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ def render_markdown(report: Mapping[str, Any], *, charts: Sequence[str] = (), ch
 def write_charts(report: Mapping[str, Any], out_dir: Path) -> tuple[list[Path], str | None]:
     """PNG charts of the figures present; (files, None), or ([], why not) when matplotlib is not installed."""
     if importlib.util.find_spec("matplotlib") is None:
-        return [], "Charts skipped: matplotlib is not installed (`pip install matplotlib` to get them)."
+        return [], "Charts skipped: matplotlib is not installed in this venv (it is a minegate dependency: reinstall minegate)."
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")  # no display on a gateway
