@@ -252,7 +252,10 @@ def render_markdown(report: Mapping[str, Any], *, charts: Sequence[str] = (), ch
 def write_charts(report: Mapping[str, Any], out_dir: Path) -> tuple[list[Path], str | None]:
     """PNG charts of the figures present; (files, None), or ([], why not) when matplotlib is not installed."""
     if importlib.util.find_spec("matplotlib") is None:
-        return [], "Charts skipped: matplotlib is not installed in this venv (it is a minegate dependency: reinstall minegate)."
+        return (
+            [],
+            "Charts skipped: matplotlib is missing from this venv (a minegate dependency: reinstall minegate).",
+        )
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")  # no display on a gateway

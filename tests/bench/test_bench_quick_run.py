@@ -54,3 +54,7 @@ def test_quick_models_run_writes_json_and_markdown(tmp_path: Path) -> None:
     markdown = (out / "bench.md").read_text(encoding="utf-8")
     assert "## Machine" in markdown
     assert "| localization | ours_w20_h1_int8.onnx | onnxruntime | int8 |" in markdown
+    # matplotlib is a gateway dependency: the model charts are drawn and linked from the report
+    for chart in ("models_latency.png", "models_throughput.png"):
+        assert (out / chart).stat().st_size > 5000
+        assert chart in markdown
