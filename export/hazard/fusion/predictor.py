@@ -23,7 +23,7 @@ import torch
 from numpy.typing import NDArray
 
 from edge.hazard.contract import CHANNEL_NAMES, HAZARD_TYPES, SENSOR_WINDOW_S, HazardType
-from edge.hazard.model_input import FORECAST_OUTPUTS, HAZARD_OUTPUTS, RISK_OUTPUTS
+from edge.hazard.model_input import FORECAST_OUTPUTS, HAZARD_OUTPUTS, OUTPUT_LABELS, RISK_OUTPUTS
 from edge.inference.model import load_model
 from edge.sim.hazard.episode import Episode
 from edge.text.encoder import Encoder
@@ -150,10 +150,17 @@ class FusionPredictor(Predictor):
 
     # -- inference ---------------------------------------------------------------------------------------------
 
-    def _run(self, rows: DecisionRows) -> F32:
+    def _run(self, rows: DecisionRows, chunk: int = 1024) -> F32:
+        """Outputs for ``rows``, packed ``chunk`` rows at a time: a packed row is 170 KB, and a 20-day record at
+        30 s decisions would be 10 GB at once."""
         if self.runner is None or self.normalisation is None:
             raise RuntimeError(f"{self.name}: fit() or from_model_dir() first")
-        return self.runner(self.normalisation.packed(rows, self.table.vectors))
+        norm, vectors, runner = self.normalisation, self.table.vectors, self.runner
+        parts = [
+            runner(norm.packed(rows.take(np.arange(i, min(i + chunk, len(rows)))), vectors))
+            for i in range(0, len(rows), chunk)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, len(OUTPUT_LABELS)), dtype=np.float32)
 
     def outputs(self, episode: Episode) -> tuple[NDArray[np.int64], F32]:
         cached = self._cache.get(episode.episode_id)
