@@ -137,6 +137,10 @@ def targets_check(results: Mapping[str, Any]) -> dict[str, Any]:
             checks["modality_removal_drop_le_10_points"] = bool(judged) and max(judged.values()) <= 10.0
             checks["modality_removal_judged_on"] = sorted(judged)
             checks["detection_drop_points"] = drops
+        real = results.get("real", {}).get("mine_air", {}).get("predictors", {}).get(name)
+        if real is not None:
+            # on the real record a warning is false when no statutory alarm of its hazard follows within 15 min
+            checks["real_record_unconfirmed_per_day_le_1"] = real["unconfirmed_per_day"] <= 1.0
         out[name] = checks
     return out
 
@@ -479,7 +483,7 @@ def render(results: Mapping[str, Any]) -> str:
 
     targets = targets_check(results)
     parts.append("## Issue targets on the test set\n")
-    keys = sorted({k for v in targets.values() for k in v if k != "detection_drop_points"})
+    keys = sorted({k for v in targets.values() for k, value in v.items() if isinstance(value, bool)})
     parts.append(
         _table(
             ["predictor", *keys],
@@ -494,7 +498,12 @@ def render(results: Mapping[str, Any]) -> str:
             f"{n}: " + ", ".join(f"{c} {d:+.1f}" for c, d in v.get("detection_drop_points", {}).items())
             for n, v in targets.items()
         )
-        + ".\n"
+        + ". The modality-removal target is judged on "
+        + ", ".join(
+            next((v["modality_removal_judged_on"] for v in targets.values() if "modality_removal_judged_on" in v), [])
+        )
+        + " (every statutory hazard is defined on sensor readings: no predictor can keep detecting with all of them "
+        "gone, so that row is reported, not judged).\n"
     )
     examples = results.get("examples")
     if examples:
