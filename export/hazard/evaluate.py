@@ -179,46 +179,49 @@ def forecast_error(predictor: Predictor, episodes: Sequence[Episode]) -> dict[st
     return {"all_points": overall.to_json(), "gas_events": in_events.to_json()}
 
 
-def risk_roc(model: GBTBaseline, episodes: Sequence[Episode]) -> dict[str, Any]:
-    """ROC of the GBT risk head (statutory alarm within 15 min) and of the hazard-type probabilities."""
-    scores: list[np.ndarray[Any, Any]] = []
-    labels: list[np.ndarray[Any, Any]] = []
-    type_scores: list[np.ndarray[Any, Any]] = []
-    type_y: list[np.ndarray[Any, Any]] = []
-    type_w: list[np.ndarray[Any, Any]] = []
-    for episode in episodes:
-        ends, risk = model.risk(episode)
-        scores.append(risk)
-        labels.append(risk_target(episode, ends))
-        _, p = model.probabilities(episode)
-        y, w = type_labels(episode, ends)
-        type_scores.append(p)
-        type_y.append(y)
-        type_w.append(w)
-    score = np.concatenate(scores)
-    label = np.concatenate(labels)
-    fpr, tpr = roc_curve(label, score)
-    p_all = np.concatenate(type_scores)
-    y_all = np.concatenate(type_y)
-    w_all = np.concatenate(type_w) > 0
+def roc_summary(
+    risk: np.ndarray[Any, Any],
+    risk_label: np.ndarray[Any, Any],
+    hazard_scores: np.ndarray[Any, Any],
+    hazard_label: np.ndarray[Any, Any],
+    labelled: np.ndarray[Any, Any],
+) -> dict[str, Any]:
+    """ROC of a risk score (statutory alarm within 15 min) and, per hazard column, of a hazard score on the
+    decisions with a label (``labelled``, same shape as ``hazard_label``)."""
+    fpr, tpr = roc_curve(risk_label, risk)
     per_hazard: dict[str, Any] = {}
     curves: dict[str, Any] = {"risk_15min": thin_curve(fpr, tpr)}
     for k, hazard in enumerate(HazardType):
-        y = (y_all == 1 + k)[w_all]
+        y = hazard_label[labelled[:, k], k] > 0
         if y.any() and (~y).any():
-            h_fpr, h_tpr = roc_curve(y, p_all[w_all, 1 + k])
+            h_fpr, h_tpr = roc_curve(y, hazard_scores[labelled[:, k], k])
             per_hazard[hazard.value] = {"auc": round(auc(h_fpr, h_tpr), 4), "positives": int(y.sum())}
             curves[hazard.value] = thin_curve(h_fpr, h_tpr)
     return {
         "risk_15min": {
             "auc": round(auc(fpr, tpr), 4),
             "recall_at_10pct_fpr": round(recall_at_fpr(fpr, tpr, 0.10), 4),
-            "positives": int(label.sum()),
-            "decisions": int(label.shape[0]),
+            "positives": int(risk_label.sum()),
+            "decisions": int(risk_label.shape[0]),
         },
         "hazard_type": per_hazard,
         "curves": curves,
     }
+
+
+def risk_roc(model: GBTBaseline, episodes: Sequence[Episode]) -> dict[str, Any]:
+    """ROC of the GBT risk head and of its hazard-type probabilities (one class per decision)."""
+    risks, labels, scores, onehot, labelled = [], [], [], [], []
+    for episode in episodes:
+        ends, risk = model.risk(episode)
+        risks.append(risk)
+        labels.append(risk_target(episode, ends))
+        _, p = model.probabilities(episode)
+        y, w = type_labels(episode, ends)
+        scores.append(p[:, 1:])
+        onehot.append(y[:, None] == np.arange(1, 1 + len(HazardType))[None, :])
+        labelled.append(np.repeat((w > 0)[:, None], len(HazardType), axis=1))
+    return roc_summary(*(np.concatenate(parts) for parts in (risks, labels, scores, onehot, labelled)))
 
 
 def fusion_model_record(directory: Path, config: EvalConfig) -> dict[str, Any]:
@@ -252,41 +255,16 @@ def fusion_model_record(directory: Path, config: EvalConfig) -> dict[str, Any]:
 
 def fusion_roc(model: FusionPredictor, episodes: Sequence[Episode]) -> dict[str, Any]:
     """ROC of the fusion model's risk head at 15 min and of its hazard probabilities (multi-label targets)."""
-    risks: list[np.ndarray[Any, Any]] = []
-    risk_y: list[np.ndarray[Any, Any]] = []
-    probabilities: list[np.ndarray[Any, Any]] = []
-    targets: list[np.ndarray[Any, Any]] = []
-    weights: list[np.ndarray[Any, Any]] = []
+    risks, labels, scores, targets, labelled = [], [], [], [], []
     for episode in episodes:
         ends, out = model.outputs(episode)
         risks.append(sigmoid(out[:, RISK_OUTPUTS])[:, RISK_HORIZONS_S.index(900)])
-        risk_y.append(risk_target(episode, ends))
-        probabilities.append(sigmoid(out[:, HAZARD_OUTPUTS]))
+        labels.append(risk_target(episode, ends))
+        scores.append(sigmoid(out[:, HAZARD_OUTPUTS]))
         y, w = hazard_targets(episode, ends)
         targets.append(y)
-        weights.append(w)
-    fpr, tpr = roc_curve(np.concatenate(risk_y), np.concatenate(risks))
-    p_all, y_all, w_all = np.concatenate(probabilities), np.concatenate(targets), np.concatenate(weights)
-    curves: dict[str, Any] = {"risk_15min": thin_curve(fpr, tpr)}
-    per_hazard: dict[str, Any] = {}
-    for k, hazard in enumerate(HazardType):
-        keep = w_all[:, k] > 0
-        y = y_all[keep, k] > 0
-        if y.any() and (~y).any():
-            h_fpr, h_tpr = roc_curve(y, p_all[keep, k])
-            per_hazard[hazard.value] = {"auc": round(auc(h_fpr, h_tpr), 4), "positives": int(y.sum())}
-            curves[hazard.value] = thin_curve(h_fpr, h_tpr)
-    label = np.concatenate(risk_y)
-    return {
-        "risk_15min": {
-            "auc": round(auc(fpr, tpr), 4),
-            "recall_at_10pct_fpr": round(recall_at_fpr(fpr, tpr, 0.10), 4),
-            "positives": int(label.sum()),
-            "decisions": int(label.shape[0]),
-        },
-        "hazard_type": per_hazard,
-        "curves": curves,
-    }
+        labelled.append(w > 0)
+    return roc_summary(*(np.concatenate(parts) for parts in (risks, labels, scores, targets, labelled)))
 
 
 def fusion_latency(model: FusionPredictor, episodes: Sequence[Episode], windows: int = 200) -> dict[str, Any]:

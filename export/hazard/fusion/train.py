@@ -43,6 +43,7 @@ from edge.hazard.model_input import (
 )
 from export.hazard.fusion.dataset import NO_TEXT, DecisionRows, expand, expand_text
 from export.hazard.fusion.model import FusionNet
+from export.hazard.real_data import auc, roc_curve
 
 F32 = NDArray[np.float32]
 _H = len(HAZARD_TYPES)
@@ -223,21 +224,8 @@ def _evaluate(
         keep = rows.hazard_weight[:, k] > 0
         y = rows.hazard[keep, k] > 0
         if y.any() and (~y).any():
-            aucs.append(roc_auc(y, score[keep, k]))
+            aucs.append(auc(*roc_curve(y, score[keep, k])))
     return total / max(count, 1), float(np.mean(aucs)) if aucs else 0.5
-
-
-def roc_auc(y: NDArray[np.bool_], score: F32) -> float:
-    """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged."""
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(score.shape[0], dtype=np.float64)
-    sorted_scores = score[order]
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    average = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(average, counts)
-    positives = int(y.sum())
-    negatives = y.shape[0] - positives
-    return float((ranks[y].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
 def _pretrain(
