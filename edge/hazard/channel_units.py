@@ -28,8 +28,6 @@ _CONVERSIONS: dict[str, dict[str, Linear]] = {
     "%vol": {
         "%vol": Linear(1.0),
         "ppm": Linear(1.0 / PPM_PER_VOL_PERCENT),
-        # %LEL on the IEC basis the rule layer uses for methane (the only %LEL gas among the channels)
-        "%lel": Linear(METHANE_LEL_VOL_PERCENT_IEC / 100.0),
     },
     "ppm": {"ppm": Linear(1.0), "%vol": Linear(PPM_PER_VOL_PERCENT)},
     "m/s": {"m/s": Linear(1.0), "m/min": Linear(1.0 / 60.0), "fpm": Linear(0.00508), "ft/min": Linear(0.00508)},
@@ -57,19 +55,25 @@ class ChannelUnitError(ValueError):
 
 
 def accepted_units(channel: str) -> list[str]:
-    return sorted(_CONVERSIONS[_CANONICAL[channel]])
+    canonical = _CANONICAL[channel]
+    return sorted({*_CONVERSIONS[canonical], *(["%lel"] if canonical == "%vol" else [])})
 
 
-def unit_converter(channel: str, point_unit: str) -> Callable[[float], float]:
+def unit_converter(channel: str, point_unit: str, *, lel_vol_percent: float | None = None) -> Callable[[float], float]:
     """``value in point_unit -> value in channel's canonical unit``; ``ChannelUnitError`` naming the units allowed.
 
-    A point without a unit is taken to be in the channel's unit (many 4-20 mA inputs are configured bare).
+    A point without a unit is taken to be in the channel's unit (many 4-20 mA inputs are configured bare). A
+    methane point in %LEL is read on ``lel_vol_percent``, the point's own LEL basis in the rule layer (IEC 4.4 %vol
+    unless the site overrides it, e.g. 5.0 on older heads), so the model sees what the statutory rules see.
     """
     canonical = _CANONICAL.get(channel)
     if canonical is None:
         raise ChannelUnitError(f"unknown hazard channel {channel!r}; channels: {', '.join(_CANONICAL)}")
     unit = normalize_unit(point_unit) if point_unit.strip() else canonical
-    conversion = _CONVERSIONS[canonical].get(unit)
+    conversions = dict(_CONVERSIONS[canonical])
+    if canonical == "%vol":  # methane, the only %LEL gas among the channels
+        conversions["%lel"] = Linear((lel_vol_percent or METHANE_LEL_VOL_PERCENT_IEC) / 100.0)
+    conversion = conversions.get(unit)
     if conversion is None:
         raise ChannelUnitError(
             f"unit {point_unit!r} cannot be converted to {channel}'s unit {canonical!r}; allowed: "

@@ -61,9 +61,11 @@ class ChannelMap:
         points: Iterable[PointLike],
         *,
         locations: Mapping[str, str] | None = None,
+        lel_basis: Mapping[str, float] | None = None,
     ) -> ChannelMap:
         """``roles``: channel role -> point id. ``locations`` (location role -> place) override the place names
-        taken from the mapped points (the location of the first point mapped at each location role)."""
+        taken from the mapped points (the location of the first point mapped at each location role). ``lel_basis``:
+        point id -> the %vol at 100 %LEL its rules use, for %LEL methane points."""
         by_id = {p.point_id: p for p in points}
         mapped: list[MappedChannel] = []
         for role, point_id in roles.items():
@@ -76,7 +78,7 @@ class ChannelMap:
                     f"hazard channel {role!r} maps to unknown point {point_id!r}; points: {', '.join(sorted(by_id))}"
                 )
             try:
-                convert = unit_converter(role, point.unit)
+                convert = unit_converter(role, point.unit, lel_vol_percent=(lel_basis or {}).get(point_id))
             except ChannelUnitError as exc:
                 raise ChannelMapError(f"hazard channel {role!r} (point {point_id!r}): {exc}") from None
             mapped.append(

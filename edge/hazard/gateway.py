@@ -89,8 +89,10 @@ def build_hazard_task(
     with_text: bool = False,
 ) -> HazardTask:
     points = [p for d in devices for p in d.points] + [p for i in instruments for p in i.points]
+    rules = list(rules)
+    basis = {r.point_id: r.lel_vol_percent for r in rules if r.lel_vol_percent is not None}
     try:
-        channel_map = ChannelMap.build(section.channels, points, locations=section.locations)
+        channel_map = ChannelMap.build(section.channels, points, locations=section.locations, lel_basis=basis)
     except ChannelMapError as exc:
         raise HazardTaskRefused(str(exc)) from exc
     model = load_hazard_model(section)

@@ -80,3 +80,16 @@ def test_the_demo_config_resolves_and_a_wrong_point_is_a_config_error(tmp_path: 
         load_config(broken)
     assert "hazard.channels.ch4_face" in str(err.value)
     assert "ch4_face3" in str(err.value)
+
+
+def test_a_lel_methane_head_is_read_on_its_own_rules_basis() -> None:
+    """A head calibrated on the older 5 %vol basis: 20 %LEL is 1.0 %vol, as the rule layer reads it, not 0.88."""
+    points = [Point("ch4_f3", "%LEL")]
+    iec = ChannelMap.build({"ch4_face": "ch4_f3"}, points)
+    older = ChannelMap.build({"ch4_face": "ch4_f3"}, points, lel_basis={"ch4_f3": 5.0})
+    iec_face = iec.for_role("ch4_face")
+    older_face = older.for_role("ch4_face")
+    assert iec_face is not None
+    assert older_face is not None
+    assert iec_face.to_canonical(20.0) == pytest.approx(0.88)
+    assert older_face.to_canonical(20.0) == pytest.approx(1.0)
