@@ -300,6 +300,7 @@ class Gateway:
                 ),
                 logbook=lambda: self.logbook,
                 with_text=self.logbook is not None,
+                text_encoder=self._logbook.encoder if self._logbook is not None else None,
             )
         except HazardTaskRefused as exc:
             log.error("hazard early warning disabled: %s", exc)

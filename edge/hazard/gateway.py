@@ -26,6 +26,7 @@ from edge.hazard.text_vectors import TextVectors
 from edge.models_dir import shipped_model
 from edge.rules.signals import ConditionChange
 from edge.rules.thresholds import PointRules
+from edge.text.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,21 @@ def load_hazard_model(section: HazardSection) -> HazardModel:
         raise HazardTaskRefused(f"hazard model refused: {exc}") from exc
 
 
-def load_text_vectors(section: HazardSection, model: HazardModel) -> tuple[TextVectors | None, str]:
-    """The text encoder the model was trained with, or None and why not."""
+def load_text_vectors(
+    section: HazardSection, model: HazardModel, shared: Encoder | None = None
+) -> tuple[TextVectors | None, str]:
+    """The text encoder the model was trained with, or None and why not. ``shared`` (the logbook's encoder) is
+    used when it is that encoder: a second MiniLM would cost another ~90 MiB and its load-time checks."""
     from edge.text.window import open_encoder  # noqa: PLC0415
 
+    want = model.parameters.text_encoder
+    if shared is not None and shared.name == want:
+        return TextVectors(shared), ""
     spec = section.text_encoder or str(shipped_model("text", "minilm"))
     try:
         encoder = open_encoder(spec, threads=1)
     except Exception as exc:  # a refused file, a missing tokenizers package: text is optional, sensors are not
         return None, f"text encoder {spec} not loaded ({exc}); log entries are left out"
-    want = model.parameters.text_encoder
     if encoder.name != want:
         return None, (
             f"text encoder {encoder.name!r} is not the {want!r} the model was trained with; log entries are left out"
@@ -87,6 +93,7 @@ def build_hazard_task(
     camera: Callable[[], CameraFeatures | None] | None = None,
     logbook: Callable[[], LogSource | None] | None = None,
     with_text: bool = False,
+    text_encoder: Encoder | None = None,
 ) -> HazardTask:
     points = [p for d in devices for p in d.points] + [p for i in instruments for p in i.points]
     rules = list(rules)
@@ -96,7 +103,9 @@ def build_hazard_task(
     except ChannelMapError as exc:
         raise HazardTaskRefused(str(exc)) from exc
     model = load_hazard_model(section)
-    text, note = load_text_vectors(section, model) if with_text else (None, "no logbook: log entries are not read")
+    text, note = (
+        load_text_vectors(section, model, text_encoder) if with_text else (None, "no logbook: log entries are not read")
+    )
     if note and with_text:
         log.error("hazard: %s", note)
     composer = WarningComposer(channel_map, alarm_level=face_alarm_level(jurisdiction, rules, channel_map))

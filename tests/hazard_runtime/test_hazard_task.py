@@ -178,3 +178,21 @@ async def test_a_missing_model_raises_a_gateway_malfunction_not_a_safety_fault(t
             gateway.journal.close()
     finally:
         context.destroy(linger=0)
+
+
+def test_the_logbooks_encoder_is_shared_when_it_is_the_one_the_model_was_trained_with(tmp_path: Path) -> None:
+    from edge.hazard.config import HazardSection
+    from edge.hazard.gateway import load_text_vectors
+    from edge.text.hashed import HashedNgramEncoder
+
+    model = HazardModel(load_model(build_tiny_hazard_model(tmp_path / "model")))
+    section = HazardSection(channels={"ch4_face": "ch4_f3"}, text_encoder="hashed:384")
+    logbooks = HashedNgramEncoder(384)
+    text, note = load_text_vectors(section, model, logbooks)
+    assert note == ""
+    assert text is not None
+    assert text.encoder is logbooks  # not a second copy of the encoder
+    other, _ = load_text_vectors(section, model, HashedNgramEncoder(512))
+    assert other is not None
+    assert other.encoder is not logbooks
+    assert other.encoder.name == logbooks.name
