@@ -226,9 +226,12 @@ class HazardTask:
         self.last_decision_s = self.clock.monotonic() - started
         current = self.current_ch4(window)
         decisions = []
+        bases: dict[HazardType, str] = {}
         for hazard in HAZARD_TYPES:
             p = outputs.probability[hazard]
-            ttt, _ = time_to_threshold(outputs, hazard, current_ch4=current, alarm_level=self.composer.alarm_level)
+            ttt, bases[hazard] = time_to_threshold(
+                outputs, hazard, current_ch4=current, alarm_level=self.composer.alarm_level
+            )
             decisions.append(Decision(hazard, TRACK, p >= self.params.thresholds[hazard], p, ttt))
         step = self.gate.decide(t_story, decisions)
         self._apply_closed(step.closed)
@@ -243,10 +246,7 @@ class HazardTask:
                 )
                 continue
             evidence = await self._evidence(decision_input, opened.hazard)
-            _, basis = time_to_threshold(
-                outputs, opened.hazard, current_ch4=current, alarm_level=self.composer.alarm_level
-            )
-            self._raise(opened, evidence, basis)
+            self._raise(opened, evidence, bases[opened.hazard])
 
     async def _evidence(self, decision_input: DecisionInput, hazard: HazardType) -> Evidence:
         loop = asyncio.get_running_loop()
