@@ -196,3 +196,51 @@ def test_the_logbooks_encoder_is_shared_when_it_is_the_one_the_model_was_trained
     assert other is not None
     assert other.encoder is not logbooks
     assert other.encoder.name == logbooks.name
+
+
+async def test_two_warnings_opened_by_one_decision_share_one_evidence_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hazard_runtime_fixtures
+
+    from edge.hazard.model_input import OUTPUT_LABELS
+
+    plain = hazard_runtime_fixtures.weights
+
+    def gas_and_fire() -> tuple[np.ndarray, np.ndarray]:
+        w, b = plain()
+        gas, fire = OUTPUT_LABELS.index("hazard:gas_accumulation"), OUTPUT_LABELS.index("hazard:fire")
+        w[:, fire], b[fire] = w[:, gas], b[gas]  # fire's logit is gas's: both open at the same decision
+        return w, b
+
+    monkeypatch.setattr(hazard_runtime_fixtures, "weights", gas_and_fire)
+    model_dir = build_tiny_hazard_model(tmp_path / "model")
+    clock = FakeClock()
+    changes: list[ConditionChange] = []
+    task = build(config(tmp_path, model_dir), clock, changes)
+    batches: list[int] = []
+    predict = task.worker.predict
+
+    async def counting(batch: np.ndarray) -> np.ndarray:
+        batches.append(batch.shape[0])
+        return await predict(batch)
+
+    monkeypatch.setattr(task.worker, "predict", counting)
+    task.restart_clock()
+    try:
+        for second in range(700):
+            feed(task, clock, second)
+            task.sampler.advance(clock.monotonic())
+            due = task.due_decision()
+            if due is not None:
+                await task.decide(due)
+            if changes:
+                break
+            clock.advance(1.0)
+    finally:
+        await task.worker.close()
+    assert sorted(c.condition_id for c in changes) == ["hazard.fire", "hazard.gas_accumulation"]
+    evidence_batches = [n for n in batches if n > 1]
+    assert len(evidence_batches) == 1, batches
+    evidence = {r.warning.hazard: r.warning.evidence for r in task.raised}
+    assert evidence[HazardType.GAS_ACCUMULATION] == evidence[HazardType.FIRE]
