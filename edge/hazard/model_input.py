@@ -16,6 +16,10 @@ Each modality writes its own *column block*, so the per-column standardisation o
 per-feature standardisation; the model reads each modality's rows from its own block only. Packing leaves NaN
 where nothing was measured (a channel in comm loss over a whole token); ``finite`` replaces it after
 standardisation with 0, i.e. the training mean, and the valid-share columns tell the model the value is missing.
+Share columns (a token's valid share, a camera token's valid fraction, a log slot's presence) are standardised
+with fixed constants (``SHARE_MEAN``/``SHARE_STD``: 0..1 maps to -1..1), not with their training spread: a share is
+almost always 1, so its spread is tiny and a dead transmitter became a value 40 standard deviations out, which the
+network had barely seen and over-reacted to.
 
 Outputs, in ``OUTPUT_LABELS`` order: hazard identification logits (multi-label, ``HAZARD_TYPES``), risk logits (a
 statutory threshold crossed within each of ``RISK_HORIZONS_S``), and the face-methane forecast at
@@ -80,6 +84,14 @@ OUTPUT_LABELS: tuple[str, ...] = (
     *(f"forecast:{FORECAST_CHANNEL}:+{h}s" for h in FORECAST_HORIZONS_S),
 )
 
+SHARE_MEAN = 0.5
+SHARE_STD = 0.5
+SHARE_FEATURES: tuple[int, ...] = tuple(
+    i
+    for i, name in enumerate(FEATURE_NAMES)
+    if name.startswith("sensor.valid.") or name in ("camera.valid", "text.present")
+)
+
 if len(FEATURE_NAMES) != COLUMNS:  # the layout above and the names must describe the same columns
     raise RuntimeError(f"{len(FEATURE_NAMES)} feature names for {COLUMNS} columns")
 
@@ -140,7 +152,16 @@ def pack(
     return out
 
 
+# Standardised inputs are clipped to +-INPUT_CLIP standard deviations: a value far outside anything seen in training
+# (CO at the transmitter's top of range, a methane step of an outburst) says "extreme" as clearly at 12 sd as at 40,
+# and int8 calibration keeps its resolution for the values that matter instead of stretching a scale to outliers.
+INPUT_CLIP = 12.0
+
+
 def finite(standardised: F32) -> F32:
-    """The standardised input with NaN (not measured) set to 0, the training mean: what the model file is fed."""
-    out: F32 = np.nan_to_num(standardised, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    """The standardised input with NaN (not measured) set to 0, the training mean, and clipped to ``INPUT_CLIP``:
+    what the model file is fed."""
+    out: F32 = np.clip(np.nan_to_num(standardised, nan=0.0, posinf=0.0, neginf=0.0), -INPUT_CLIP, INPUT_CLIP).astype(
+        np.float32
+    )
     return out

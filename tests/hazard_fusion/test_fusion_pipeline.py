@@ -146,6 +146,65 @@ def test_modality_dropout_removes_what_a_dead_camera_logbook_or_transmitter_remo
     assert rows.camera is not dropped.camera  # the input rows are left as they were
 
 
+def test_every_channel_dies_on_its_own_under_per_channel_dropout(episodes: list) -> None:  # type: ignore[type-arg]
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=60)
+    c = len(CHANNEL_NAMES)
+    params = FusionParams(p_drop_camera=0.0, p_drop_text=0.0, p_drop_channel=0.0, p_dead_each_channel=0.1)
+    dropped = drop_modalities(rows, np.random.default_rng(1), params)
+    dead = (dropped.sensor[:, :, 2 * c :] == 0).all(axis=1) & ~(rows.sensor[:, :, 2 * c :] == 0).all(axis=1)
+    share = dead.mean(axis=0)
+    assert np.all((share > 0.05) & (share < 0.15)), share  # each channel near its own 10 %
+    assert (dead.sum(axis=1) >= 2).any()  # independent: two transmitters can be dead in the same row
+    assert np.isnan(dropped.sensor[:, :, c : 2 * c][np.repeat(dead[:, None, :], rows.sensor.shape[1], axis=1)]).all()
+
+
+def test_a_dead_transmitter_is_a_bounded_input_after_standardisation(episodes: list) -> None:  # type: ignore[type-arg]
+    """Share columns use fixed constants: a valid share of 0 is -1, not 40 standard deviations out; and every
+    standardised value the model file sees is clipped to INPUT_CLIP."""
+    from edge.hazard.model_input import FEATURE_NAMES, INPUT_CLIP, SHARE_FEATURES
+
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=600)
+    norm = fit_normalisation(rows, table.vectors)
+    names = {FEATURE_NAMES[i] for i in SHARE_FEATURES}
+    assert {"sensor.valid.co_belt", "camera.valid", "text.present"} <= names
+    assert len(names) == len(CHANNEL_NAMES) + 2
+    np.testing.assert_array_equal(norm.mean[list(SHARE_FEATURES)], 0.5)
+    np.testing.assert_array_equal(norm.std[list(SHARE_FEATURES)], 0.5)
+    dead = drop_modalities(
+        rows, np.random.default_rng(0), FusionParams(p_drop_camera=0, p_drop_text=0, p_dead_each_channel=1.0)
+    )
+    x = norm.packed(dead, table.vectors)
+    c = len(CHANNEL_NAMES)
+    np.testing.assert_array_equal(x[:, :60, 2 * c : 3 * c], -1.0)
+    assert np.abs(x).max() <= INPUT_CLIP
+    wild = np.full((1, ROWS, COLUMNS), 1e6, dtype=np.float32)
+    assert finite(wild).max() == INPUT_CLIP
+
+
+def test_early_weight_makes_a_positive_count_by_its_lead(episodes: list) -> None:  # type: ignore[type-arg]
+    from export.hazard.fusion.dataset import hazard_targets
+
+    checked = 0
+    for episode in episodes:
+        ends = decision_ends(episode, 30)
+        t = episode.sensor_t[ends]
+        y, w = hazard_targets(episode, ends, due_window_s=900, early_weight_s=300)
+        _, w0 = hazard_targets(episode, ends, due_window_s=900)
+        for event in episode.events:
+            k = HAZARD_TYPES.index(event.hazard)
+            if event.deadline_s is None or event.hazard not in (HazardType.GAS_ACCUMULATION, HazardType.FIRE):
+                continue
+            due = (y[:, k] == 1.0) & (t <= event.deadline_s) & (t >= event.deadline_s - 900)
+            np.testing.assert_allclose(w[due, k], 1.0 + (event.deadline_s - t[due]) / 300, rtol=1e-6)
+            checked += int(due.sum())
+        strata = HAZARD_TYPES.index(HazardType.STRATA)
+        np.testing.assert_array_equal(w[:, strata], w0[:, strata])
+        assert np.all(w[y == 0] == w0[y == 0])  # negatives and unlabelled rows keep their weight
+    assert checked > 0
+
+
 def test_masked_tokens_do_not_reach_the_output(episodes: list) -> None:  # type: ignore[type-arg]
     """A camera token without valid frames must be absence: changing its (meaningless) values changes nothing."""
     table = TextTable(ENCODER)
@@ -270,3 +329,22 @@ def test_the_evaluation_scores_a_shipped_model_and_refuses_one_trained_on_the_te
     on_test_mines = dataclasses.replace(config, test=SplitSpec((9,), (1,), per_kind=1, normal_days=1))
     with pytest.raises(ValueError, match=r"shared layout seeds \[1\]"):
         run_on(on_test_mines, [], [], [], tmp_path / "refused")
+
+
+def test_selection_scores_a_shipped_model_intact_and_degraded(tmp_path: Path, exported: Exported) -> None:
+    """The recipe-selection CLI scores each judged condition and the drop from intact, and refuses a seed of the
+    training, validation or test splits."""
+    from export.hazard.fusion.selection import JUDGED_CONDITIONS, main
+
+    out = tmp_path / "selection.json"
+    argv = [str(exported.out), "--out", str(out), "--per-kind", "1", "--normal-days", "1", "--text-encoder"]
+    assert main([*argv, "hashed:384", "--seed", "9"]) == 0
+    scores = json.loads(out.read_text())["models"][str(exported.out)]
+    assert set(scores) == {"intact", *JUDGED_CONDITIONS, "drop_points"}
+    intact = scores["intact"]["detection_rate_all"]
+    for condition in JUDGED_CONDITIONS:
+        assert scores["drop_points"][condition] == pytest.approx(
+            100 * (intact - scores[condition]["detection_rate_all"]), abs=0.06
+        )
+    assert sum(int(v.split("/")[1]) for v in scores["intact"]["per_hazard"].values()) > 0
+    assert main([*argv, "hashed:384", "--seed", "101"]) == 2

@@ -30,6 +30,7 @@ from export.hazard.evaluate import TRAIN_LAYOUTS, VALIDATION_LAYOUTS
 from export.hazard.fusion.dataset import build_rows
 from export.hazard.fusion.export import export_fusion, rows_sha256
 from export.hazard.fusion.predictor import FusionPredictor
+from export.hazard.fusion.selection import event_scores
 from export.hazard.fusion.train import FusionParams
 
 log = logging.getLogger("export.hazard.fusion")
@@ -89,6 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=FusionParams.due_window_s,
         help="label gas and fire only this long before their statutory deadline (0: from the event's onset)",
     )
+    parser.add_argument(
+        "--early-weight-s",
+        type=int,
+        default=FusionParams.early_weight_s,
+        help="a gas/fire positive weighs 1 + time-to-deadline / this (0: all positives weigh 1)",
+    )
+    parser.add_argument(
+        "--dead-channel-share",
+        type=float,
+        default=FusionParams.p_dead_each_channel,
+        help="modality dropout: each sensor channel is dead (comm loss) on this share of training rows",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--text-encoder", default="models/text/minilm")
     parser.add_argument("--no-export", action="store_true", help="train and save model.pt only")
@@ -126,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pretrain_epochs=args.pretrain_epochs,
         threads=args.threads,
         due_window_s=args.due_window_s,
+        early_weight_s=args.early_weight_s,
+        p_dead_each_channel=args.dead_channel_share,
         seed=args.seed,
     )
     log.info("generating episodes")
@@ -152,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "info": predictor.info,
         "text_encoder": encoder.name,
         "budget_per_day": {h.value: v for h, v in budget.items()},
+        # event-level, on the split that chose the thresholds (so a little flattering); recipes are compared with
+        # export.hazard.fusion.selection on a split of their own
+        "validation_events": event_scores(predictor, validation),
     }
     if not args.no_export:
         train_rows = build_rows(
