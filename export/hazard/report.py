@@ -175,21 +175,6 @@ def _fusion_sections(results: Mapping[str, Any]) -> list[str]:
         )
         + "\n"
     )
-    for name, m in models.items():
-        without = m.get("thresholds_without") or {}
-        if without:
-            hazards = sorted({h for table in without.values() for h in table})
-            parts.append(
-                f"**{name}**: thresholds chosen for decisions without an input (`edge/hazard/availability.py`; "
-                "the same validation days and budget, the input removed for the whole day):\n"
-            )
-            parts.append(
-                _table(
-                    ["without", *hazards],
-                    [[input_name, *(_fmt(table.get(h), 3) for h in hazards)] for input_name, table in without.items()],
-                )
-                + "\n"
-            )
     p_rows = []
     for name, m in models.items():
         for path, f in m.get("parity", {}).get("files", {}).items():

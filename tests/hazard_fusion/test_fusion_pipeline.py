@@ -331,11 +331,7 @@ def test_the_evaluation_scores_a_shipped_model_and_refuses_one_trained_on_the_te
     assert 0.0 <= results["roc_fusion"]["fusion"]["risk_15min"]["auc"] <= 1.0
     assert results["inference"]["fusion"]["per_window_ms"] > 0
     assert list(results["fusion_models"]["fusion"]["train_split"]["layout_seeds"]) == [0, 1]
-    report = (tmp_path / "report.md").read_text()
-    assert "## Fusion models: training and export" in report
-    assert "thresholds chosen for decisions without an input" in report
-    assert "| sensors:ch4_face |" in report
-    assert results["fusion_models"]["fusion"]["thresholds_without"]["camera+text"]
+    assert "## Fusion models: training and export" in (tmp_path / "report.md").read_text()
     on_test_mines = dataclasses.replace(config, test=SplitSpec((9,), (1,), per_kind=1, normal_days=1))
     with pytest.raises(ValueError, match=r"shared layout seeds \[1\]"):
         run_on(on_test_mines, [], [], [], tmp_path / "refused")
