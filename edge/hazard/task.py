@@ -27,13 +27,11 @@ import numpy as np
 
 from edge.camera.features import CameraFeatures
 from edge.clock import Clock
-from edge.hazard.availability import MISSING_INPUTS, missing_in_packed
 from edge.hazard.camera_rows import CameraRows
 from edge.hazard.channels import ChannelMap
 from edge.hazard.composer import WarningComposer, time_to_threshold
 from edge.hazard.contract import (
     CHANNEL_INDEX,
-    CHANNEL_NAMES,
     FORECAST_CHANNEL,
     HAZARD_TYPES,
     SENSOR_PERIOD_S,
@@ -115,14 +113,6 @@ class HazardTask:
         self.skipped = 0  # decisions dropped because the previous one was still running
         self.last_decision_s: float | None = None  # wall seconds one decision took (pack + run)
         self.last_outputs: HazardOutputs | None = None
-        mapped = {m.role for m in self.map.channels}
-        self._unmapped = [
-            i
-            for i, name in enumerate(MISSING_INPUTS)
-            if name.partition(":")[2] in CHANNEL_NAMES and name.partition(":")[2] not in mapped
-        ]
-        self.last_missing: list[str] = []  # the inputs the last decision was made without
-        self.last_limits: dict[HazardType, float] = {}  # the thresholds of the last decision (what it was without)
         self.raised: list[RaisedWarning] = []
         self.suppressed: list[OpenedWarning] = []
         self.text_note = "" if text is not None else "no text encoder: log entries are not read"
@@ -224,14 +214,6 @@ class HazardTask:
         vectors, ages = await self._text(t_story)
         decision_input = DecisionInput(window, camera, vectors, ages)
         packed = await loop.run_in_executor(None, decision_input.packed)
-        # the thresholds for what this decision is without (a dead transmitter, no camera, no log entry)
-        missing = missing_in_packed(packed[None])
-        # A channel this site has no transmitter for is its normal state, not a failure: only a mapped channel
-        # gone quiet selects the thresholds chosen for its absence.
-        missing[:, self._unmapped] = False
-        self.last_missing = [name for name, gone in zip(MISSING_INPUTS, missing[0], strict=True) if gone]
-        limits = self.params.for_decisions(missing)[0]
-        self.last_limits = {h: float(limits[k]) for k, h in enumerate(HAZARD_TYPES)}
         try:
             raw = await self.worker.predict(packed[None])
         except InferenceOverloaded as exc:
@@ -250,7 +232,7 @@ class HazardTask:
             ttt, bases[hazard] = time_to_threshold(
                 outputs, hazard, current_ch4=current, alarm_level=self.composer.alarm_level
             )
-            decisions.append(Decision(hazard, TRACK, p >= limits[HAZARD_TYPES.index(hazard)], p, ttt))
+            decisions.append(Decision(hazard, TRACK, p >= self.params.thresholds[hazard], p, ttt))
         step = self.gate.decide(t_story, decisions)
         self._apply_closed(step.closed)
         # One evidence pass per decision, shared by every warning it opens (two hazards opening together used to
@@ -324,7 +306,7 @@ class HazardTask:
             statutory=False,
             latch=False,
             value=round(opened.score, 4),
-            limit=self.last_limits.get(hazard, self.params.thresholds[hazard]),
+            limit=self.params.thresholds[hazard],
             unit="probability",
             message=message,
             action=opened.warning(opened.t_s).action,
@@ -349,8 +331,6 @@ class HazardTask:
             "last_decision_s": self.last_decision_s,
             "probabilities": {h.value: round(p, 4) for h, p in out.probability.items()} if out else None,
             "open_warnings": [h.value for h in self.gate.open_warnings()],
-            "deciding_without": self.last_missing,
-            "thresholds": {h.value: round(v, 4) for h, v in self.last_limits.items()},
             "raised": [r.message for r in self.raised[-5:]],
             "suppressed": len(self.suppressed),
             "text": self.text_note or "log entries read",
