@@ -23,13 +23,12 @@ from edge.text.window import open_encoder
 from export.hazard.data import SplitSpec, generate_split
 from export.hazard.evaluate import CONDITIONS, VALIDATION_LAYOUTS, score_predictor
 from export.hazard.fusion.predictor import FusionPredictor
+from export.hazard.report import judged_condition, overall_detection
 from export.hazard.scoring import DEFAULT_TOLERANCE_S, scoreboard
 
 log = logging.getLogger("export.hazard.fusion.selection")
 
-# The conditions the modality-removal target is judged on (no_sensors is reported, not judged: every
-# statutory hazard is defined on sensor readings).
-JUDGED_CONDITIONS = ("dead_camera", "dead_ch4_face", "dead_co_belt", "no_text")
+JUDGED_CONDITIONS = tuple(c for c in CONDITIONS if judged_condition(c))
 
 
 def event_scores(predictor: FusionPredictor, episodes: Sequence[Episode]) -> dict[str, Any]:
@@ -41,11 +40,10 @@ def event_scores(predictor: FusionPredictor, episodes: Sequence[Episode]) -> dic
         degraded = episodes if transform is None else [transform(e) for e in episodes]
         scores, _ = score_predictor(predictor, degraded, predictor.policy, DEFAULT_TOLERANCE_S)
         board = scoreboard(scores)
-        hazards = board.per_hazard.values()
-        events = sum(h.events for h in hazards)
+        rate = overall_detection(board.to_json())
         gas = board.per_hazard.get("gas_accumulation")
         out[condition] = {
-            "detection_rate_all": round(sum(h.detected for h in hazards) / events, 4) if events else None,
+            "detection_rate_all": None if rate is None else round(rate, 4),
             "per_hazard": {k: f"{v.detected}/{v.events}" for k, v in board.per_hazard.items()},
             "gas_lead_median_min": None if gas is None else round(gas.lead_median_min, 2),
             "false_per_day": round(board.false_per_day, 3),
