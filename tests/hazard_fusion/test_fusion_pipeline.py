@@ -183,28 +183,6 @@ def test_a_dead_transmitter_is_a_bounded_input_after_standardisation(episodes: l
     assert finite(wild).max() == INPUT_CLIP
 
 
-def test_early_weight_makes_a_positive_count_by_its_lead(episodes: list) -> None:  # type: ignore[type-arg]
-    from export.hazard.fusion.dataset import hazard_targets
-
-    checked = 0
-    for episode in episodes:
-        ends = decision_ends(episode, 30)
-        t = episode.sensor_t[ends]
-        y, w = hazard_targets(episode, ends, due_window_s=900, early_weight_s=300)
-        _, w0 = hazard_targets(episode, ends, due_window_s=900)
-        for event in episode.events:
-            k = HAZARD_TYPES.index(event.hazard)
-            if event.deadline_s is None or event.hazard not in (HazardType.GAS_ACCUMULATION, HazardType.FIRE):
-                continue
-            due = (y[:, k] == 1.0) & (t <= event.deadline_s) & (t >= event.deadline_s - 900)
-            np.testing.assert_allclose(w[due, k], 1.0 + (event.deadline_s - t[due]) / 300, rtol=1e-6)
-            checked += int(due.sum())
-        strata = HAZARD_TYPES.index(HazardType.STRATA)
-        np.testing.assert_array_equal(w[:, strata], w0[:, strata])
-        assert np.all(w[y == 0] == w0[y == 0])  # negatives and unlabelled rows keep their weight
-    assert checked > 0
-
-
 def test_masked_tokens_do_not_reach_the_output(episodes: list) -> None:  # type: ignore[type-arg]
     """A camera token without valid frames must be absence: changing its (meaningless) values changes nothing."""
     table = TextTable(ENCODER)

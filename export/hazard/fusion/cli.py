@@ -91,12 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="label gas and fire only this long before their statutory deadline (0: from the event's onset)",
     )
     parser.add_argument(
-        "--early-weight-s",
-        type=int,
-        default=FusionParams.early_weight_s,
-        help="a gas/fire positive weighs 1 + time-to-deadline / this (0: all positives weigh 1)",
-    )
-    parser.add_argument(
         "--dead-channel-share",
         type=float,
         default=FusionParams.p_dead_each_channel,
@@ -139,7 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         pretrain_epochs=args.pretrain_epochs,
         threads=args.threads,
         due_window_s=args.due_window_s,
-        early_weight_s=args.early_weight_s,
         p_dead_each_channel=args.dead_channel_share,
         seed=args.seed,
     )

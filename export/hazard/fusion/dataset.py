@@ -85,19 +85,13 @@ def decision_ends(episode: Episode, stride_s: int) -> I64:
 STATUTORY_HAZARDS = (HazardType.GAS_ACCUMULATION, HazardType.FIRE)
 
 
-def hazard_targets(
-    episode: Episode, ends: I64, due_window_s: float | None = None, early_weight_s: float | None = None
-) -> tuple[F32, F32]:
+def hazard_targets(episode: Episode, ends: I64, due_window_s: float | None = None) -> tuple[F32, F32]:
     """Multi-label targets and weights ``(len(ends), len(HAZARD_TYPES))`` (see the module docstring).
 
     With ``due_window_s``, gas and fire (the hazards with a statutory deadline) are positive only in the last
     ``due_window_s`` before the deadline and unlabelled between onset and then: the label then asks "is the
     statutory alarm due within this window", which the sensors can answer, instead of "has the event begun", which
-    for a slow methane make increase they cannot for most of an hour.
-
-    With ``early_weight_s``, a gas or fire positive ``d`` seconds before its deadline weighs ``1 + d /
-    early_weight_s``: a warning is worth its lead, so the early rows of a due window -- the hard ones, where the
-    rise has only begun -- count more than the last minute before the alarm, which the statutory rule covers anyway."""
+    for a slow methane make increase they cannot for most of an hour."""
     t = episode.sensor_t[ends]
     y = np.zeros((t.shape[0], len(HAZARD_TYPES)), dtype=np.float32)
     w = np.ones_like(y)
@@ -115,8 +109,6 @@ def hazard_targets(
                 w[(t >= event.onset_s) & (t < start), k] = 0.0
             due = (t >= start) & (t <= event.deadline_s)
             y[due, k] = 1.0
-            if early_weight_s and event.hazard in STATUTORY_HAZARDS:
-                w[due, k] = 1.0 + (event.deadline_s - t[due]) / early_weight_s
             w[during & (t > event.deadline_s), k] = 0.0
     return y, w
 
@@ -179,7 +171,6 @@ def episode_rows(
     episode_index: int = 0,
     *,
     due_window_s: float | None = None,
-    early_weight_s: float | None = None,
 ) -> DecisionRows:
     stats = token_stats(episode.sensors)
     first_block = (ends + 1) // SENSOR_TOKEN_S - SENSOR_TOKENS
@@ -199,7 +190,7 @@ def episode_rows(
         for slot, (age, entry) in enumerate(text_window(logs, float(t))):
             text_index[i, slot] = table.id_of(entry.text)
             text_age[i, slot] = age
-    hazard, weight = hazard_targets(episode, ends, due_window_s, early_weight_s)
+    hazard, weight = hazard_targets(episode, ends, due_window_s)
     risk = risk_labels(episode.crossings, episode.sensors.shape[0])[ends].astype(np.float32)
     clean = episode.sensors_clean[:, CHANNEL_INDEX[FORECAST_CHANNEL]].astype(np.float64)
     forecast = forecast_targets(clean)[ends].astype(np.float32)
@@ -224,14 +215,12 @@ def build_rows(
     stride_s: int,
     normal_stride_s: int | None = None,
     due_window_s: float | None = None,
-    early_weight_s: float | None = None,
 ) -> DecisionRows:
     """Rows of every episode; normal days may be sampled more sparsely (their neighbouring rows are near copies)."""
     parts = []
     for i, episode in enumerate(episodes):
         stride = normal_stride_s if (episode.is_normal and normal_stride_s) else stride_s
-        ends = decision_ends(episode, stride)
-        parts.append(episode_rows(episode, ends, table, i, due_window_s=due_window_s, early_weight_s=early_weight_s))
+        parts.append(episode_rows(episode, decision_ends(episode, stride), table, i, due_window_s=due_window_s))
     return DecisionRows(
         **{name: np.concatenate([getattr(p, name) for p in parts]) for name in DecisionRows.__dataclass_fields__}
     )

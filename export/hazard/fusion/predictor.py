@@ -90,14 +90,8 @@ class FusionPredictor(Predictor):
     def fit(self, train_episodes: Sequence[Episode], validation: Sequence[Episode]) -> None:
         p = self.params
         due = p.due_window_s or None
-        early = p.early_weight_s or None
         train_rows = build_rows(
-            train_episodes,
-            self.table,
-            stride_s=p.train_stride_s,
-            normal_stride_s=p.normal_stride_s,
-            due_window_s=due,
-            early_weight_s=early,
+            train_episodes, self.table, stride_s=p.train_stride_s, normal_stride_s=p.normal_stride_s, due_window_s=due
         )
         validation_rows = build_rows(
             validation, self.table, stride_s=p.train_stride_s, normal_stride_s=p.normal_stride_s, due_window_s=due

@@ -74,14 +74,15 @@ class FusionParams:
     weight_decay: float = 1e-2
     p_drop_camera: float = 0.2
     p_drop_text: float = 0.4
-    p_drop_channel: float = 0.0  # one random channel dead on this share of rows (the first recipe, 0.25)
+    # One random channel dead on this share of rows: the first recipe (0.25), replaced by p_dead_each_channel. Kept
+    # because its draws are part of the random stream the shipped model was trained with.
+    p_drop_channel: float = 0.0
     p_dead_each_channel: float = 0.03  # every channel dead on its own with this probability
     risk_weight: float = 0.5
     forecast_weight: float = 1.0
     max_pos_weight: float = 8.0
     pretrain_epochs: int = 0
     due_window_s: int = 0  # > 0: gas/fire labelled only that long before the deadline (dataset.hazard_targets)
-    early_weight_s: int = 0  # > 0: a gas/fire positive weighs 1 + time-to-deadline / this (dataset.hazard_targets)
     seed: int = 0
     threads: int = 1
 
