@@ -235,39 +235,35 @@ class HazardTask:
             decisions.append(Decision(hazard, TRACK, p >= self.params.thresholds[hazard], p, ttt))
         step = self.gate.decide(t_story, decisions)
         self._apply_closed(step.closed)
+        for opened in (o for o in step.opened if o.suppressed):
+            self.suppressed.append(opened)
+            log.info(
+                "hazard warning %s suppressed by the flood limit (p=%.2f at story %.0f s)",
+                opened.hazard.value,
+                opened.score,
+                t_story,
+            )
+        raised = [o for o in step.opened if not o.suppressed]
         # One evidence pass per decision, shared by every warning it opens (two hazards opening together used to
         # build and run the whole masked batch twice).
-        evidence_pass: tuple[list[str], np.ndarray] | None = None
-        for opened in step.opened:
-            if opened.suppressed:
-                self.suppressed.append(opened)
-                log.info(
-                    "hazard warning %s suppressed by the flood limit (p=%.2f at story %.0f s)",
-                    opened.hazard.value,
-                    opened.score,
-                    t_story,
-                )
-                continue
-            if evidence_pass is None:
-                evidence_pass = await self._evidence_pass(decision_input)
-            self._raise(opened, self._evidence(evidence_pass, opened.hazard), bases[opened.hazard])
+        evidence_pass = await self._evidence_pass(decision_input) if raised else None
+        for opened in raised:
+            evidence = () if evidence_pass is None else self._evidence(*evidence_pass, opened.hazard)
+            self._raise(opened, evidence, bases[opened.hazard])
 
-    async def _evidence_pass(self, decision_input: DecisionInput) -> tuple[list[str], np.ndarray]:
-        """The evidence batch's group names and raw outputs (none when the worker is overloaded)."""
+    async def _evidence_pass(self, decision_input: DecisionInput) -> tuple[list[str], np.ndarray] | None:
+        """The evidence batch's group names and raw outputs; None when the worker is overloaded."""
         loop = asyncio.get_running_loop()
         groups, batch = await loop.run_in_executor(None, decision_input.evidence_batch)
         try:
             raw = await self.worker.predict(batch)
         except InferenceOverloaded as exc:
             log.warning("hazard: evidence pass skipped: %s", exc)
-            return groups, np.zeros((0, 0), dtype=np.float32)
+            return None
         return groups, np.asarray(raw, dtype=np.float32)
 
     @staticmethod
-    def _evidence(evidence_pass: tuple[list[str], np.ndarray], hazard: HazardType) -> Evidence:
-        groups, raw = evidence_pass
-        if raw.shape[0] == 0:
-            return ()
+    def _evidence(groups: list[str], raw: np.ndarray, hazard: HazardType) -> Evidence:
         # Logits, not probabilities: a confident warning sits near probability 1, where removing any one input
         # barely moves the probability and the ranking would be noise; the logit still moves.
         column = HAZARD_OUTPUTS.start + HAZARD_TYPES.index(hazard)
