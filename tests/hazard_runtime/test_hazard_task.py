@@ -68,11 +68,9 @@ def feed(task: HazardTask, clock: FakeClock, t: float) -> None:
     task.observe(Reading("air_face3", now, clock.wall(), airflow(t), "m/s", Quality.GOOD))
 
 
-async def test_gas_warning_from_a_real_model(tmp_path: Path) -> None:
-    model_dir = build_tiny_hazard_model(tmp_path / "model")
-    clock = FakeClock()
-    changes: list[ConditionChange] = []
-    task = build(config(tmp_path, model_dir), clock, changes)
+async def run_until_warning(task: HazardTask, clock: FakeClock, changes: list[ConditionChange]) -> list[float]:
+    """Feed the fan stop second by second, deciding when due, until the first condition change; the decision
+    times. The worker is closed afterwards."""
     task.restart_clock()
     decided: list[float] = []
     try:
@@ -88,6 +86,15 @@ async def test_gas_warning_from_a_real_model(tmp_path: Path) -> None:
             clock.advance(1.0)
     finally:
         await task.worker.close()
+    return decided
+
+
+async def test_gas_warning_from_a_real_model(tmp_path: Path) -> None:
+    model_dir = build_tiny_hazard_model(tmp_path / "model")
+    clock = FakeClock()
+    changes: list[ConditionChange] = []
+    task = build(config(tmp_path, model_dir), clock, changes)
+    decided = await run_until_warning(task, clock, changes)
     assert decided[0] == 119.0, "first decision once min_history_s (120 s) of rows exist"
     assert np.diff(decided).tolist() == [20.0] * (len(decided) - 1)
     (change,) = changes
@@ -226,19 +233,7 @@ async def test_two_warnings_opened_by_one_decision_share_one_evidence_pass(
         return await predict(batch)
 
     monkeypatch.setattr(task.worker, "predict", counting)
-    task.restart_clock()
-    try:
-        for second in range(700):
-            feed(task, clock, second)
-            task.sampler.advance(clock.monotonic())
-            due = task.due_decision()
-            if due is not None:
-                await task.decide(due)
-            if changes:
-                break
-            clock.advance(1.0)
-    finally:
-        await task.worker.close()
+    await run_until_warning(task, clock, changes)
     assert sorted(c.condition_id for c in changes) == ["hazard.fire", "hazard.gas_accumulation"]
     evidence_batches = [n for n in batches if n > 1]
     assert len(evidence_batches) == 1, batches
