@@ -159,6 +159,22 @@ def test_every_channel_dies_on_its_own_under_per_channel_dropout(episodes: list)
     assert np.isnan(dropped.sensor[:, :, c : 2 * c][np.repeat(dead[:, None, :], rows.sensor.shape[1], axis=1)]).all()
 
 
+def test_statutory_channels_die_more_often_under_the_statutory_share(episodes: list) -> None:  # type: ignore[type-arg]
+    from edge.hazard.contract import CHANNEL_INDEX, STATUTORY_CHANNELS
+
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=60)
+    c = len(CHANNEL_NAMES)
+    params = FusionParams(p_drop_camera=0.0, p_drop_text=0.0, p_dead_each_channel=0.05, p_dead_statutory_channel=0.3)
+    dropped = drop_modalities(rows, np.random.default_rng(2), params)
+    dead = (dropped.sensor[:, :, 2 * c :] == 0).all(axis=1) & ~(rows.sensor[:, :, 2 * c :] == 0).all(axis=1)
+    share = dead.mean(axis=0)
+    statutory = np.zeros(c, dtype=bool)
+    statutory[[CHANNEL_INDEX[name] for name in STATUTORY_CHANNELS]] = True
+    assert np.all((share[statutory] > 0.25) & (share[statutory] < 0.42)), share  # 1 - 0.95 * 0.7 = 0.335
+    assert np.all((share[~statutory] > 0.02) & (share[~statutory] < 0.09)), share
+
+
 def test_a_dead_transmitter_is_a_bounded_input_after_standardisation(episodes: list) -> None:  # type: ignore[type-arg]
     """Share columns use fixed constants: a valid share of 0 is -1, not 40 standard deviations out; and every
     standardised value the model file sees is clipped to INPUT_CLIP."""
@@ -326,3 +342,13 @@ def test_selection_scores_a_shipped_model_intact_and_degraded(tmp_path: Path, ex
         )
     assert sum(int(v.split("/")[1]) for v in scores["intact"]["per_hazard"].values()) > 0
     assert main([*argv, "hashed:384", "--seed", "101"]) == 2
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1", "half"])
+def test_fusion_cli_refuses_a_dropout_share_outside_0_to_1(share: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from export.hazard.fusion.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", "unused", "--dead-statutory-share", share])
+    assert exit_info.value.code == 2
+    assert "--dead-statutory-share" in capsys.readouterr().err

@@ -64,6 +64,17 @@ def parse_budget(text: str) -> dict[HazardType, float]:
     return budget
 
 
+def _share(text: str) -> float:
+    """argparse type of a dropout share: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; a share is a number from 0 to below 1") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0 to below 1")
+    return value
+
+
 def _ints(values: Sequence[str]) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
@@ -92,9 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--dead-channel-share",
-        type=float,
+        type=_share,
         default=FusionParams.p_dead_each_channel,
         help="modality dropout: each sensor channel is dead (comm loss) on this share of training rows",
+    )
+    parser.add_argument(
+        "--dead-statutory-share",
+        type=_share,
+        default=FusionParams.p_dead_statutory_channel,
+        help="modality dropout: each statutory channel (face and return methane, face oxygen, belt CO) is also dead "
+        "on this share of training rows (0: no extra)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--text-encoder", default="models/text/minilm")
@@ -134,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
         due_window_s=args.due_window_s,
         p_dead_each_channel=args.dead_channel_share,
+        p_dead_statutory_channel=args.dead_statutory_share,
         seed=args.seed,
     )
     log.info("generating episodes")

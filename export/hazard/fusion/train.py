@@ -32,7 +32,14 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from edge.hazard.contract import CHANNEL_NAMES, FORECAST_HORIZONS_S, HAZARD_TYPES, RISK_HORIZONS_S
+from edge.hazard.contract import (
+    CHANNEL_INDEX,
+    CHANNEL_NAMES,
+    FORECAST_HORIZONS_S,
+    HAZARD_TYPES,
+    RISK_HORIZONS_S,
+    STATUTORY_CHANNELS,
+)
 from edge.hazard.model_input import (
     CAMERA_COLUMNS,
     CAMERA_ROWS,
@@ -55,6 +62,7 @@ F32 = NDArray[np.float32]
 _H = len(HAZARD_TYPES)
 _R = len(RISK_HORIZONS_S)
 _C = len(CHANNEL_NAMES)
+_STATUTORY = np.array([CHANNEL_INDEX[name] for name in STATUTORY_CHANNELS])
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,10 @@ class FusionParams:
     # because its draws are part of the random stream the shipped model was trained with.
     p_drop_channel: float = 0.0
     p_dead_each_channel: float = 0.03  # every channel dead on its own with this probability
+    # > 0: each statutory channel (contract.STATUTORY_CHANNELS) is also dead on this share of rows. Those channels
+    # define the gas and fire labels, so a model leans on them hardest and loses most when one dies; a higher share
+    # makes it learn their proxies (return methane and airflow for the face head). 0 draws nothing extra.
+    p_dead_statutory_channel: float = 0.0
     risk_weight: float = 0.5
     forecast_weight: float = 1.0
     max_pos_weight: float = 8.0
@@ -151,6 +163,8 @@ def drop_modalities(rows: DecisionRows, rng: np.random.Generator, params: Fusion
     which = rng.integers(_C, size=n)
     dead = rng.random((n, _C)) < params.p_dead_each_channel
     dead[np.flatnonzero(chan), which[chan]] = True
+    if params.p_dead_statutory_channel > 0:
+        dead[:, _STATUTORY] |= rng.random((n, len(_STATUTORY))) < params.p_dead_statutory_channel
     rows_i, channels = np.nonzero(dead)
     out.sensor[rows_i, :, channels] = np.nan
     out.sensor[rows_i, :, _C + channels] = np.nan
