@@ -230,7 +230,9 @@ def expand_text(rows: DecisionRows, text_vectors: F32) -> F32:
     """The text block ``(N, TEXT_MAX_ENTRIES, TEXT_EMBEDDING_DIM + 2)``: vector, age share, presence."""
     present = rows.text_index != NO_TEXT
     out = np.zeros((len(rows), TEXT_MAX_ENTRIES, TEXT_EMBEDDING_DIM + 2), dtype=np.float32)
-    out[..., :TEXT_EMBEDDING_DIM] = np.where(present[..., None], text_vectors[np.maximum(rows.text_index, 0)], 0.0)
+    if present.any():  # a table with no entry yet has no row 0 to gather for the absent slots
+        gathered = text_vectors[np.maximum(rows.text_index, 0)]
+        out[..., :TEXT_EMBEDDING_DIM] = np.where(present[..., None], gathered, 0.0)
     out[..., TEXT_EMBEDDING_DIM] = np.where(present, rows.text_age_s / TEXT_WINDOW_S, 0.0)
     out[..., TEXT_EMBEDDING_DIM + 1] = present
     return out
