@@ -310,14 +310,18 @@ def real_gas_record(
     episode = mine_air_episode(record)
     days = episode.duration_s / DAY_S
     covered = float(np.isfinite(episode.sensors[:, CHANNEL_INDEX["ch4_face"]]).mean())
+    # Three quarters of the record's span are gaps with no reading at all: a rate per calendar day would count
+    # those as quiet days. The rates judged are per day *with readings* (methane held, as the model sees it).
+    days_read = days * covered
     statutory = ThresholdBaseline().warnings(episode, policy).warnings
     out: dict[str, Any] = {
         "readings": int(record.t_s.shape[0]),
         "days": round(days, 3),
         "methane_coverage": round(covered, 4),
+        "days_with_readings": round(days_read, 3),
         "co_ambient_ppm": episode.site["co_ambient_ppm"],
         "statutory_alarms": len(statutory),
-        "statutory_alarms_per_day": round(len(statutory) / days, 3),
+        "statutory_alarms_per_day": round(len(statutory) / days_read, 3),
         "statutory_by_hazard": _count_by_hazard(statutory),
         "predictors": {},
     }
@@ -331,9 +335,10 @@ def real_gas_record(
         ]
         out["predictors"][predictor.name] = {
             "warnings": len(warned),
-            "warnings_per_day": round(len(warned) / days, 3),
+            "warnings_per_day": round(len(warned) / days_read, 3),
             "unconfirmed": len(unconfirmed),
-            "unconfirmed_per_day": round(len(unconfirmed) / days, 3),
+            "unconfirmed_per_day": round(len(unconfirmed) / days_read, 3),
+            "unconfirmed_per_calendar_day": round(len(unconfirmed) / days, 3),
             "by_hazard": _count_by_hazard(warned),
             "suppressed_by_flood_limit": len(merged.suppressed),
         }

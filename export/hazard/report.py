@@ -411,16 +411,25 @@ def render(results: Mapping[str, Any]) -> str:
             parts.append(
                 f"**Colombian coal mine gas record** ({mine['readings']} readings over {mine['days']:.1f} days, "
                 f"methane coverage {100 * mine['methane_coverage']:.0f} % of seconds after holding each reading up to "
-                f"10 min; CO ambient set to the record's median {mine['co_ambient_ppm']:.0f} ppm). The statutory "
+                f"10 min, so {_fmt(mine.get('days_with_readings'), 2)} days with readings; CO ambient set to the "
+                f"record's median {mine['co_ambient_ppm']:.0f} ppm). Rates are per day *with readings*: the gaps are "
+                "not quiet days. The statutory "
                 f"rules themselves raise {mine['statutory_alarms']} alarms on it "
                 f"({mine['statutory_alarms_per_day']:.2f}/day: {mine['statutory_by_hazard']}). A warning is "
                 "*unconfirmed* when no statutory alarm of its hazard follows within 15 min.\n"
             )
             parts.append(
                 _table(
-                    ["predictor", "warnings / day", "unconfirmed / day", "by hazard"],
+                    ["predictor", "warnings", "unconfirmed", "warnings / day", "unconfirmed / day", "by hazard"],
                     [
-                        [n, _fmt(v["warnings_per_day"], 2), _fmt(v["unconfirmed_per_day"], 2), v["by_hazard"]]
+                        [
+                            n,
+                            v["warnings"],
+                            v["unconfirmed"],
+                            _fmt(v["warnings_per_day"], 2),
+                            _fmt(v["unconfirmed_per_day"], 2),
+                            v["by_hazard"],
+                        ]
                         for n, v in mine["predictors"].items()
                     ],
                 )
