@@ -119,7 +119,8 @@ def mine_air_episode(record: GasRecord) -> Episode:
         events=[],
         crossings={},
         logs=[],
-        site={"co_ambient_ppm": ambient},
+        # the record's only transmitters: the others are not dead, this site has none of them
+        site={"co_ambient_ppm": ambient, "channels": ["ch4_face", "o2_face", "co_belt"]},
         generator={"source": str(MINE_AIR_FILE), "mapping": "methane->ch4_face, oxygen->o2_face, CO->co_belt"},
     )
 

@@ -75,6 +75,23 @@ def test_gas_record_becomes_an_episode_the_predictors_run_on() -> None:
     assert any(w.hazard.value == "gas_accumulation" for w in statutory)  # the record does reach 1.5 % CH4
     trend = TrendBaseline()
     assert trend.forecast(episode).values.shape[1] == 3
+    assert episode.site["channels"] == ["ch4_face", "o2_face", "co_belt"]  # the others are absent, not dead
+
+
+@needs_mine_air
+def test_real_record_rates_are_per_day_with_readings() -> None:
+    """Three quarters of the record's span are gaps: a rate per calendar day would count them as quiet days."""
+    from export.hazard.evaluate import real_gas_record
+
+    trend = TrendBaseline()
+    out = real_gas_record([ThresholdBaseline(), trend], trend, SHARED_DATA, WarningPolicy())
+    assert out["days_with_readings"] == pytest.approx(out["days"] * out["methane_coverage"], rel=1e-3)
+    assert out["days_with_readings"] < 0.5 * out["days"]
+    for name in ("threshold", "trend"):
+        entry = out["predictors"][name]
+        assert entry["warnings"] > 0
+        assert entry["warnings_per_day"] == pytest.approx(entry["warnings"] / out["days_with_readings"], rel=1e-2)
+        assert entry["unconfirmed_per_calendar_day"] == pytest.approx(entry["unconfirmed"] / out["days"], abs=1e-3)
 
 
 @needs_seismic
