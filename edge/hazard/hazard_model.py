@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.hazard.availability import StateThresholdError, decision_thresholds, threshold_table, thresholds_without
 from edge.hazard.contract import FORECAST_HORIZONS_S, HAZARD_TYPES, RISK_HORIZONS_S, HazardType
 from edge.hazard.model_input import (
     COLUMNS,
@@ -41,6 +42,8 @@ class DecisionParameters:
     decision_period_s: int  # story seconds between decisions
     min_history_s: float  # story seconds of sensor history before the first decision
     text_encoder: str  # the encoder name the model was trained with
+    # per dead channel (edge.hazard.availability.MISSING_INPUTS), the thresholds chosen for decisions without it
+    thresholds_without: Mapping[str, Mapping[HazardType, float]] = field(default_factory=dict)
 
     @classmethod
     def from_manifest(cls, name: str, parameters: Mapping[str, float | int | str | bool]) -> DecisionParameters:
@@ -69,7 +72,17 @@ class DecisionParameters:
         if isinstance(history, bool) or not isinstance(history, int | float) or history < 0:
             raise HazardModelRefused(f"hazard model {name!r}: min_history_s must be a number >= 0, got {history!r}")
         encoder = need("text_encoder", "the text encoder name the model was trained with")
-        return cls(thresholds, int(period), float(history), str(encoder))
+        try:
+            without = thresholds_without(parameters)
+        except StateThresholdError as exc:
+            raise HazardModelRefused(f"hazard model {name!r}: {exc}") from None
+        return cls(thresholds, int(period), float(history), str(encoder), without)
+
+    def for_decisions(self, missing: NDArray[np.bool_], fitted: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
+        """``(N, len(HAZARD_TYPES))`` thresholds of decisions with ``missing`` channels at a site with ``fitted``
+        ones (``edge.hazard.availability``)."""
+        table = threshold_table(self.thresholds, self.thresholds_without)
+        return decision_thresholds(missing, self.thresholds, table, fitted)
 
 
 @dataclass(frozen=True, slots=True)

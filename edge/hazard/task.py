@@ -27,6 +27,7 @@ import numpy as np
 
 from edge.camera.features import CameraFeatures
 from edge.clock import Clock
+from edge.hazard.availability import dead_channels, fitted_mask, missing_in_packed
 from edge.hazard.camera_rows import CameraRows
 from edge.hazard.channels import ChannelMap
 from edge.hazard.composer import WarningComposer, time_to_threshold
@@ -113,6 +114,10 @@ class HazardTask:
         self.skipped = 0  # decisions dropped because the previous one was still running
         self.last_decision_s: float | None = None  # wall seconds one decision took (pack + run)
         self.last_outputs: HazardOutputs | None = None
+        # A channel this site has no transmitter for is its normal state, not a failure (edge.hazard.availability)
+        self._fitted = fitted_mask([m.role for m in self.map.channels])
+        self.last_missing: list[str] = []  # the mapped channels the last decision's window had no reading of
+        self.last_limits: dict[HazardType, float] = {}  # the thresholds of the last decision (what it was without)
         self.raised: list[RaisedWarning] = []
         self.suppressed: list[OpenedWarning] = []
         self.text_note = "" if text is not None else "no text encoder: log entries are not read"
@@ -214,6 +219,11 @@ class HazardTask:
         vectors, ages = await self._text(t_story)
         decision_input = DecisionInput(window, camera, vectors, ages)
         packed = await loop.run_in_executor(None, decision_input.packed)
+        # the thresholds for a mapped transmitter silent for the whole window
+        missing = missing_in_packed(packed[None])
+        self.last_missing = dead_channels(missing[0], self._fitted)
+        limits = self.params.for_decisions(missing, self._fitted)[0]
+        self.last_limits = {h: float(limits[k]) for k, h in enumerate(HAZARD_TYPES)}
         try:
             raw = await self.worker.predict(packed[None])
         except InferenceOverloaded as exc:
@@ -232,7 +242,7 @@ class HazardTask:
             ttt, bases[hazard] = time_to_threshold(
                 outputs, hazard, current_ch4=current, alarm_level=self.composer.alarm_level
             )
-            decisions.append(Decision(hazard, TRACK, p >= self.params.thresholds[hazard], p, ttt))
+            decisions.append(Decision(hazard, TRACK, p >= limits[HAZARD_TYPES.index(hazard)], p, ttt))
         step = self.gate.decide(t_story, decisions)
         self._apply_closed(step.closed)
         for opened in (o for o in step.opened if o.suppressed):
@@ -302,7 +312,7 @@ class HazardTask:
             statutory=False,
             latch=False,
             value=round(opened.score, 4),
-            limit=self.params.thresholds[hazard],
+            limit=self.last_limits.get(hazard, self.params.thresholds[hazard]),
             unit="probability",
             message=message,
             action=opened.warning(opened.t_s).action,
@@ -327,6 +337,8 @@ class HazardTask:
             "last_decision_s": self.last_decision_s,
             "probabilities": {h.value: round(p, 4) for h, p in out.probability.items()} if out else None,
             "open_warnings": [h.value for h in self.gate.open_warnings()],
+            "deciding_without": self.last_missing,
+            "thresholds": {h.value: round(v, 4) for h, v in self.last_limits.items()},
             "raised": [r.message for r in self.raised[-5:]],
             "suppressed": len(self.suppressed),
             "text": self.text_note or "log entries read",

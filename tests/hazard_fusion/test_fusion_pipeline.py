@@ -244,6 +244,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory, episodes: list) -> Export
     params = FusionParams(d=16, heads=2, layers=1, ff=32, epochs=1, train_stride_s=300, normal_stride_s=600)
     predictor = FusionPredictor(ENCODER, params=params)
     predictor.fit(episodes, validation)
+    predictor.choose_thresholds_without(validation)
     rows = build_rows(validation, predictor.table, stride_s=300)
     out = tmp_path_factory.mktemp("fusion") / "hazard"
     result, parity = export_fusion(
@@ -290,6 +291,11 @@ def test_train_export_load_and_run(exported: Exported) -> None:
     assert np.abs(got[:, HAZARD_OUTPUTS] - want[:, HAZARD_OUTPUTS]).max() < 2.0
     from_files = FusionPredictor.from_model_dir(out, ENCODER)
     assert from_files.thresholds == predictor.thresholds
+    from edge.hazard.availability import MISSING_INPUTS
+
+    assert set(predictor.thresholds_without) == set(MISSING_INPUTS)
+    assert from_files.thresholds_without == predictor.thresholds_without
+    assert set(predictor.info["validation_false_per_day_without"]) == set(MISSING_INPUTS)
     assert len(from_files.tracks(validation[0])) == len(HAZARD_TYPES)
 
 
@@ -323,6 +329,33 @@ def test_the_evaluation_scores_a_shipped_model_and_refuses_one_trained_on_the_te
     on_test_mines = dataclasses.replace(config, test=SplitSpec((9,), (1,), per_kind=1, normal_days=1))
     with pytest.raises(ValueError, match=r"shared layout seeds \[1\]"):
         run_on(on_test_mines, [], [], [], tmp_path / "refused")
+
+
+def test_a_decision_without_an_input_is_held_to_that_inputs_threshold(exported: Exported) -> None:
+    from export.hazard.data import with_dead_channels
+    from export.hazard.fusion.predictor import without_input
+
+    predictor = FusionPredictor.from_model_dir(exported.out, ENCODER)
+    predictor.thresholds = dict.fromkeys(HAZARD_TYPES, 0.5)
+    predictor.thresholds_without = {"sensors:ch4_face": dict.fromkeys(HAZARD_TYPES, 0.25)}
+    episode = next(e for e in exported.validation if e.is_normal)
+    rows = build_rows([episode], predictor.table, stride_s=60)
+    assert set(predictor.decision_thresholds(rows).ravel()) <= {0.5, 0.25}
+    dead = with_dead_channels(episode, ["ch4_face"])
+    assert without_input(episode, "sensors:ch4_face").sensors.tobytes() == dead.sensors.tobytes()
+    limits = predictor.decision_thresholds(build_rows([dead], predictor.table, stride_s=60))
+    np.testing.assert_array_equal(limits, 0.25)
+    # a replayed site that names its transmitters: a dead face head next to its absent ones is one dead channel,
+    # and a site without a face head is not deciding without one
+    site = dataclasses.replace(dead, site={**dead.site, "channels": ["ch4_face", "co_belt"]})
+    tracks = predictor.tracks(site)
+    gas = HAZARD_TYPES.index(HazardType.GAS_ACCUMULATION)
+    np.testing.assert_array_equal(tracks[gas].active, tracks[gas].score >= 0.25)
+    elsewhere = dataclasses.replace(dead, site={**dead.site, "channels": ["co_belt"]})
+    tracks = predictor.tracks(elsewhere)
+    np.testing.assert_array_equal(tracks[gas].active, tracks[gas].score >= 0.5)
+    with pytest.raises(ValueError, match="unknown input"):
+        without_input(episode, "camera")
 
 
 def test_selection_scores_a_shipped_model_intact_and_degraded(tmp_path: Path, exported: Exported) -> None:

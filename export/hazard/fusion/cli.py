@@ -160,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     validation = generate_split(validation_spec)
     predictor = FusionPredictor(encoder, params=params, budget_per_day=budget)
     predictor.fit(train, validation)
+    predictor.choose_thresholds_without(validation)
     assert predictor.trained is not None  # noqa: S101  (fit sets it)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save(

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from edge.hazard.availability import threshold_key
 from edge.hazard.contract import HAZARD_TYPES, SENSOR_WINDOW_S
 from edge.hazard.model_input import (
     CAMERA_COLUMNS,
@@ -131,6 +132,11 @@ def export_fusion(
     norm = predictor.normalisation
     shipped_parameters: dict[str, float | int | str | bool] = {
         **{f"threshold:{h.value}": float(predictor.thresholds[h]) for h in HAZARD_TYPES},
+        **{
+            threshold_key(h, name): float(v)
+            for name, table in predictor.thresholds_without.items()
+            for h, v in table.items()
+        },
         "decision_period_s": predictor.params.decision_stride_s,
         "min_history_s": SENSOR_WINDOW_S,
         "text_encoder": predictor.table.encoder.name,

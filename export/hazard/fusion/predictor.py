@@ -22,11 +22,20 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from edge.hazard.availability import (
+    MISSING_INPUTS,
+    decision_thresholds,
+    fitted_mask,
+    missing_mask,
+    threshold_table,
+    thresholds_without,
+)
 from edge.hazard.contract import CHANNEL_NAMES, HAZARD_TYPES, SENSOR_WINDOW_S, HazardType
 from edge.hazard.model_input import FORECAST_OUTPUTS, HAZARD_OUTPUTS, OUTPUT_LABELS, RISK_OUTPUTS
 from edge.inference.model import load_model
 from edge.sim.hazard.episode import Episode
 from edge.text.encoder import Encoder
+from export.hazard.data import with_dead_channels
 from export.hazard.fusion.dataset import (
     NO_TEXT,
     DecisionRows,
@@ -49,6 +58,20 @@ _C = len(CHANNEL_NAMES)
 
 def sigmoid(x: F32) -> F64:
     return 1.0 / (1.0 + np.exp(-np.clip(x.astype(np.float64), -40, 40)))
+
+
+def without_input(episode: Episode, name: str) -> Episode:
+    """``episode`` without the input ``name`` of ``MISSING_INPUTS`` (a sensor channel) for its whole length."""
+    if name not in MISSING_INPUTS:
+        raise ValueError(f"unknown input {name!r}; one of {', '.join(MISSING_INPUTS)}")
+    return with_dead_channels(episode, [name.removeprefix("sensors:")])
+
+
+def fitted_channels(episode: Episode) -> NDArray[np.bool_]:
+    """``edge.hazard.availability.fitted_mask`` of the channels ``episode``'s site has transmitters for: the site's
+    ``channels`` list (a replayed real record names its few), every channel when it has none (a simulated mine)."""
+    channels = episode.site.get("channels")
+    return fitted_mask(None if channels is None else [str(c) for c in channels])
 
 
 def torch_runner(model: torch.nn.Module, batch: int = 512) -> Runner:
@@ -79,6 +102,8 @@ class FusionPredictor(Predictor):
         self.policy = policy or WarningPolicy()
         self.table = TextTable(encoder)
         self.thresholds: dict[HazardType, float] = dict.fromkeys(HAZARD_TYPES, NEVER)
+        # per missing input (edge.hazard.availability), thresholds chosen on validation days without that input
+        self.thresholds_without: dict[str, dict[HazardType, float]] = {}
         self.normalisation: Normalisation | None = None
         self.runner: Runner | None = None
         self.trained: TrainResult | None = None
@@ -120,6 +145,31 @@ class FusionPredictor(Predictor):
         self.info["thresholds"] = {h.value: round(v, 5) for h, v in self.thresholds.items()}
         self.info["validation_false_per_day"] = achieved
 
+    def choose_thresholds_without(self, validation: Sequence[Episode]) -> None:
+        """For every input of ``MISSING_INPUTS``, thresholds chosen as ``choose_thresholds`` does, on the
+        validation normal days with that input removed for the whole day, within the same budget."""
+        normal = [e for e in validation if e.is_normal]
+        days = sum(e.duration_s - SENSOR_WINDOW_S for e in normal) / DAY_S
+        achieved_without: dict[str, dict[str, float]] = {}
+        for name in MISSING_INPUTS:
+            scores = []
+            for episode in normal:
+                ends, out = self.outputs(without_input(episode, name))
+                scores.append((episode.sensor_t[ends], sigmoid(out[:, HAZARD_OUTPUTS])))
+            self.thresholds_without[name], achieved_without[name] = choose_thresholds(
+                scores, days, self.budget, self.policy
+            )
+        self.info["thresholds_without"] = {
+            name: {h.value: round(v, 5) for h, v in table.items()} for name, table in self.thresholds_without.items()
+        }
+        self.info["validation_false_per_day_without"] = achieved_without
+
+    def decision_thresholds(self, rows: DecisionRows, fitted: NDArray[np.bool_] | None = None) -> F64:
+        """``(len(rows), len(HAZARD_TYPES))``: each decision's thresholds for the fitted channel it is without."""
+        missing = missing_mask(rows.sensor[:, :, 2 * _C : 3 * _C])
+        table = threshold_table(self.thresholds, self.thresholds_without)
+        return decision_thresholds(missing, self.thresholds, table, fitted)
+
     @classmethod
     def from_model_dir(
         cls,
@@ -140,6 +190,7 @@ class FusionPredictor(Predictor):
             np.asarray(manifest.normalisation.std, dtype=np.float32),
         )
         predictor.thresholds = {h: float(manifest.parameters[f"threshold:{h.value}"]) for h in HAZARD_TYPES}
+        predictor.thresholds_without = thresholds_without(manifest.parameters)
         predictor.runner = loaded.backend.run
         predictor.info = {
             "file": loaded.file.path,
@@ -206,6 +257,7 @@ class FusionPredictor(Predictor):
         rows = self._cache[episode.episode_id][2]
         t = episode.sensor_t[ends]
         probabilities = sigmoid(out[:, HAZARD_OUTPUTS])
+        limits = self.decision_thresholds(rows, fitted_channels(episode))
         tracks = []
         for k, hazard in enumerate(HAZARD_TYPES):
             score = probabilities[:, k]
@@ -213,7 +265,7 @@ class FusionPredictor(Predictor):
             def explain(t_s: float, k: int = k) -> Evidence:
                 return self.explain_row(rows, min(int(np.searchsorted(t, t_s)), len(rows) - 1), k)
 
-            tracks.append(DecisionTrack(hazard, "model", t, score >= self.thresholds[hazard], score, explain=explain))
+            tracks.append(DecisionTrack(hazard, "model", t, score >= limits[:, k], score, explain=explain))
         return tracks
 
     def forecast(self, episode: Episode) -> Forecast | None:
