@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from edge.hazard.availability import thresholds_without
 from edge.hazard.contract import (
     CHANNEL_INDEX,
     FORECAST_CHANNEL,
@@ -241,7 +242,14 @@ def fusion_model_record(directory: Path, config: EvalConfig) -> dict[str, Any]:
         jurisdiction=str(document["jurisdiction"]),
     )
     check_held_out(trained_on, config.test)
-    record: dict[str, Any] = {"directory": str(directory), "train_split": trained_on.to_json()}
+    record: dict[str, Any] = {
+        "directory": str(directory),
+        "train_split": trained_on.to_json(),
+        "thresholds_without": {
+            name: {h.value: v for h, v in table.items()}
+            for name, table in thresholds_without(manifest.parameters).items()
+        },
+    }
     for key, file in (("training", "training.json"), ("parity", "hazard_parity.json")):
         path = directory / file
         if path.is_file():

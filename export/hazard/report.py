@@ -180,6 +180,23 @@ def _fusion_sections(results: Mapping[str, Any]) -> list[str]:
         )
         + "\n"
     )
+    for name, m in models.items():
+        without = m.get("thresholds_without") or {}
+        if without:
+            hazards = sorted({h for table in without.values() for h in table})
+            parts.append(
+                f"**{name}**: thresholds chosen for decisions with one dead transmitter (`edge/hazard/availability.py`;"
+                " the same validation days and budget, the channel dead for the whole day; a decision uses them only "
+                "when exactly one mapped channel has had no reading for its whole window, and only where lower than "
+                "the intact threshold):\n"
+            )
+            parts.append(
+                _table(
+                    ["without", *hazards],
+                    [[input_name, *(_fmt(table.get(h), 3) for h in hazards)] for input_name, table in without.items()],
+                )
+                + "\n"
+            )
     p_rows = []
     for name, m in models.items():
         for path, f in m.get("parity", {}).get("files", {}).items():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from edge.hazard.availability import MISSING_INPUTS
 from edge.hazard.contract import CHANNEL_NAMES, HAZARD_TYPES, HazardType
 from edge.hazard.features import camera_tokens, sensor_window, text_window
 from edge.hazard.model_input import (
@@ -291,8 +292,6 @@ def test_train_export_load_and_run(exported: Exported) -> None:
     assert np.abs(got[:, HAZARD_OUTPUTS] - want[:, HAZARD_OUTPUTS]).max() < 2.0
     from_files = FusionPredictor.from_model_dir(out, ENCODER)
     assert from_files.thresholds == predictor.thresholds
-    from edge.hazard.availability import MISSING_INPUTS
-
     assert set(predictor.thresholds_without) == set(MISSING_INPUTS)
     assert from_files.thresholds_without == predictor.thresholds_without
     assert set(predictor.info["validation_false_per_day_without"]) == set(MISSING_INPUTS)
@@ -325,7 +324,11 @@ def test_the_evaluation_scores_a_shipped_model_and_refuses_one_trained_on_the_te
     assert 0.0 <= results["roc_fusion"]["fusion"]["risk_15min"]["auc"] <= 1.0
     assert results["inference"]["fusion"]["per_window_ms"] > 0
     assert list(results["fusion_models"]["fusion"]["train_split"]["layout_seeds"]) == [0, 1]
-    assert "## Fusion models: training and export" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "## Fusion models: training and export" in report
+    assert "thresholds chosen for decisions with one dead transmitter" in report
+    assert "| sensors:ch4_face |" in report
+    assert set(results["fusion_models"]["fusion"]["thresholds_without"]) == set(MISSING_INPUTS)
     on_test_mines = dataclasses.replace(config, test=SplitSpec((9,), (1,), per_kind=1, normal_days=1))
     with pytest.raises(ValueError, match=r"shared layout seeds \[1\]"):
         run_on(on_test_mines, [], [], [], tmp_path / "refused")
