@@ -176,6 +176,29 @@ def test_statutory_channels_die_more_often_under_the_statutory_share(episodes: l
     assert np.all((share[~statutory] > 0.02) & (share[~statutory] < 0.09)), share
 
 
+def test_a_data_gap_empties_the_oldest_or_newest_part_of_the_window(episodes: list) -> None:  # type: ignore[type-arg]
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=60)
+    c = len(CHANNEL_NAMES)
+    params = FusionParams(p_drop_camera=0.0, p_drop_text=0.0, p_dead_each_channel=0.0, p_gap=0.5)
+    dropped = drop_modalities(rows, np.random.default_rng(3), params)
+    empty = (dropped.sensor[:, :, 2 * c :] == 0).all(axis=2) & ~(rows.sensor[:, :, 2 * c :] == 0).all(axis=2)
+    gapped = empty.any(axis=1)
+    assert 0.4 < gapped.mean() < 0.6
+    tokens = rows.sensor.shape[1]
+    heads = tails = 0
+    for row in empty[gapped]:
+        k = int(row.sum())
+        assert 1 <= k < tokens
+        # one contiguous span at either end (a token already empty in the data may lie next to it)
+        heads += bool(row[0] and row[:k].all())
+        tails += bool(row[-1] and row[-k:].all())
+    assert heads > 0.3 * gapped.sum()
+    assert tails > 0.3 * gapped.sum()
+    assert np.isnan(dropped.sensor[:, :, :c][np.repeat(empty[:, :, None], c, axis=2)]).all()
+    assert np.array_equal(dropped.camera, rows.camera)  # the camera is not on the sensor bus
+
+
 def test_a_dead_transmitter_is_a_bounded_input_after_standardisation(episodes: list) -> None:  # type: ignore[type-arg]
     """Share columns use fixed constants: a valid share of 0 is -1, not 40 standard deviations out; and every
     standardised value the model file sees is clipped to INPUT_CLIP."""

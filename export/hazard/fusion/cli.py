@@ -114,6 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="modality dropout: each statutory channel (face and return methane, face oxygen, belt CO) is also dead "
         "on this share of training rows (0: no extra)",
     )
+    parser.add_argument(
+        "--gap-share",
+        type=_share,
+        default=FusionParams.p_gap,
+        help="modality dropout: on this share of training rows every sensor channel is missing for the oldest or "
+        "the newest 1-29 min of the window (a data gap)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--text-encoder", default="models/text/minilm")
     parser.add_argument("--no-export", action="store_true", help="train and save model.pt only")
@@ -153,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         due_window_s=args.due_window_s,
         p_dead_each_channel=args.dead_channel_share,
         p_dead_statutory_channel=args.dead_statutory_share,
+        p_gap=args.gap_share,
         seed=args.seed,
     )
     log.info("generating episodes")

@@ -90,6 +90,11 @@ class FusionParams:
     # define the gas and fire labels, so a model leans on them hardest and loses most when one dies; a higher share
     # makes it learn their proxies (return methane and airflow for the face head). 0 draws nothing extra.
     p_dead_statutory_channel: float = 0.0
+    # > 0: on this share of rows every sensor channel is missing for part of the window, the oldest part (a data
+    # gap that ended 1-29 min ago: a bus outage, a gateway restart) or the newest part (a gap under way). Without
+    # it the model never met a window that is partly empty; on the real gas record, whose readings come in
+    # segments between gaps, most of its warnings came as the gap left the window. 0 draws nothing extra.
+    p_gap: float = 0.0
     risk_weight: float = 0.5
     forecast_weight: float = 1.0
     max_pos_weight: float = 8.0
@@ -169,6 +174,15 @@ def drop_modalities(rows: DecisionRows, rng: np.random.Generator, params: Fusion
     out.sensor[rows_i, :, channels] = np.nan
     out.sensor[rows_i, :, _C + channels] = np.nan
     out.sensor[rows_i, :, 2 * _C + channels] = 0.0
+    if params.p_gap > 0:
+        tokens = out.sensor.shape[1]
+        gap = np.flatnonzero(rng.random(n) < params.p_gap)
+        length = rng.integers(2, tokens - 1, size=len(gap))  # 1 to 29 min of 30 s tokens
+        oldest = rng.random(len(gap)) < 0.5
+        for i, k, head in zip(gap, length, oldest, strict=True):
+            span = slice(0, k) if head else slice(tokens - k, tokens)
+            out.sensor[i, span, : 2 * _C] = np.nan
+            out.sensor[i, span, 2 * _C :] = 0.0
     return out
 
 
