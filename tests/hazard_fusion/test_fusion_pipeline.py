@@ -199,6 +199,29 @@ def test_a_data_gap_empties_the_oldest_or_newest_part_of_the_window(episodes: li
     assert np.array_equal(dropped.camera, rows.camera)  # the camera is not on the sensor bus
 
 
+def test_a_sparse_site_keeps_a_few_channels_and_camera_and_text_can_both_go(episodes: list) -> None:  # type: ignore[type-arg]
+    table = TextTable(ENCODER)
+    rows = build_rows(episodes, table, stride_s=60)
+    c = len(CHANNEL_NAMES)
+    params = FusionParams(
+        p_drop_camera=0.0, p_drop_text=0.0, p_dead_each_channel=0.0, p_sparse_site=0.5, p_drop_camera_and_text=0.3
+    )
+    dropped = drop_modalities(rows, np.random.default_rng(4), params)
+    had = ~(rows.sensor[:, :, 2 * c :] == 0).all(axis=1)  # (N, C): channels with some reading in the window
+    has = ~(dropped.sensor[:, :, 2 * c :] == 0).all(axis=1)
+    lost = (had & ~has).sum(axis=1)
+    sparse = lost > 0
+    assert 0.4 < sparse.mean() < 0.6
+    assert np.median(lost[sparse]) >= 0.4 * c  # most of the section's channels gone, not one
+    assert has[sparse].any(axis=1).all()  # at least one transmitter left
+    had_both = (rows.camera[:, :, -1] > 0).any(axis=1) & ~(rows.text_index == NO_TEXT).all(axis=1)
+    camera_gone = np.asarray(~(dropped.camera[:, :, -1] > 0).any(axis=1))
+    text_gone = np.asarray((dropped.text_index == NO_TEXT).all(axis=1))
+    assert 0.2 < (camera_gone & text_gone)[had_both].mean() < 0.4
+    # with p_drop_camera and p_drop_text 0, the two only go together
+    assert (camera_gone[had_both] == text_gone[had_both]).all()
+
+
 def test_a_dead_transmitter_is_a_bounded_input_after_standardisation(episodes: list) -> None:  # type: ignore[type-arg]
     """Share columns use fixed constants: a valid share of 0 is -1, not 40 standard deviations out; and every
     standardised value the model file sees is clipped to INPUT_CLIP."""

@@ -121,6 +121,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="modality dropout: on this share of training rows every sensor channel is missing for the oldest or "
         "the newest 1-29 min of the window (a data gap)",
     )
+    parser.add_argument(
+        "--sparse-site-share",
+        type=_share,
+        default=FusionParams.p_sparse_site,
+        help="modality dropout: on this share of training rows the section has only a few of the channels (10-60 %% "
+        "of them, at least one)",
+    )
+    parser.add_argument(
+        "--camera-and-text-share",
+        type=_share,
+        default=FusionParams.p_drop_camera_and_text,
+        help="modality dropout: on this share of training rows the camera and the logbook are both missing",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--text-encoder", default="models/text/minilm")
     parser.add_argument("--no-export", action="store_true", help="train and save model.pt only")
@@ -161,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p_dead_each_channel=args.dead_channel_share,
         p_dead_statutory_channel=args.dead_statutory_share,
         p_gap=args.gap_share,
+        p_sparse_site=args.sparse_site_share,
+        p_drop_camera_and_text=args.camera_and_text_share,
         seed=args.seed,
     )
     log.info("generating episodes")
