@@ -333,9 +333,17 @@ def real_gas_record(
         "statutory_by_hazard": _count_by_hazard(statutory),
         "predictors": {},
     }
+    read = np.isfinite(episode.sensors[:, CHANNEL_INDEX["ch4_face"]])
+    read_before = np.concatenate([[0], np.cumsum(read)])  # seconds with readings before each second
     for predictor in predictors:
         merged = predictor.warnings(episode, policy)
         warned = merged.warnings
+        # A warning that never clears is one warning however long it stands: the count alone hides it. The share of
+        # the time with readings under an active warning shows a standing one.
+        active_s: dict[str, int] = {}
+        for w in warned:
+            a, b = (min(max(int(x), 0), len(read)) for x in (w.t_s, w.end_s))
+            active_s[w.hazard.value] = active_s.get(w.hazard.value, 0) + int(read_before[b] - read_before[a])
         unconfirmed = [
             w
             for w in warned
@@ -348,6 +356,7 @@ def real_gas_record(
             "unconfirmed_per_day": round(len(unconfirmed) / days_read, 3),
             "unconfirmed_per_calendar_day": round(len(unconfirmed) / days, 3),
             "by_hazard": _count_by_hazard(warned),
+            "active_share_with_readings": {h: round(v / max(int(read.sum()), 1), 4) for h, v in active_s.items()},
             "suppressed_by_flood_limit": len(merged.suppressed),
         }
     # forecast on the real record: the held reading at t + h is the target, the held reading at t persistence

@@ -19,6 +19,9 @@ from edge.sim.hazard.episode import Episode
 from export.hazard.warnings import HazardWarning
 
 DPI = 72
+# a warning active for more than this share of the real record's time with readings is a standing warning (an
+# operator stops reading a display that always shows it: EEMUA 191 / ISA-18.2's standing alarms, regulations.md)
+STANDING_SHARE = 0.25
 HAZARD_COLOURS = {
     "gas_accumulation": "tab:red",
     "fire": "tab:orange",
@@ -35,6 +38,10 @@ TIMELINE_CHANNELS = {
     "people": (),
     "normal": ("ch4_face", "co_belt"),
 }
+
+
+def _shares(shares: Mapping[str, float]) -> str:
+    return ", ".join(f"{name} {100 * share:.0f} %" for name, share in shares.items()) or "-"
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -146,6 +153,9 @@ def targets_check(results: Mapping[str, Any]) -> dict[str, Any]:
         if real is not None:
             # on the real record a warning is false when no statutory alarm of its hazard follows within 15 min
             checks["real_record_unconfirmed_per_day_le_1"] = real["unconfirmed_per_day"] <= 1.0
+            # one warning standing for most of the record is one in the count but fatigue on the display
+            shares = real.get("active_share_with_readings", {})
+            checks["real_record_no_standing_warning"] = all(v <= STANDING_SHARE for v in shares.values())
         out[name] = checks
     return out
 
@@ -437,7 +447,15 @@ def render(results: Mapping[str, Any]) -> str:
             )
             parts.append(
                 _table(
-                    ["predictor", "warnings", "unconfirmed", "warnings / day", "unconfirmed / day", "by hazard"],
+                    [
+                        "predictor",
+                        "warnings",
+                        "unconfirmed",
+                        "warnings / day",
+                        "unconfirmed / day",
+                        "by hazard",
+                        "share of time with readings under a warning",
+                    ],
                     [
                         [
                             n,
@@ -446,6 +464,7 @@ def render(results: Mapping[str, Any]) -> str:
                             _fmt(v["warnings_per_day"], 2),
                             _fmt(v["unconfirmed_per_day"], 2),
                             v["by_hazard"],
+                            _shares(v.get("active_share_with_readings", {})),
                         ]
                         for n, v in mine["predictors"].items()
                     ],
@@ -508,8 +527,11 @@ def render(results: Mapping[str, Any]) -> str:
     parts.append(
         _table(["hazard", "best detection rate", "best lead median, misses = 0 (min)"], bar_rows)
         + "\n\nand the issue's targets: gas median lead >= 5 min and >= 2x the trend's, <= 1 false warning per "
-        "normal gateway-day (and on the real gas record), detection drop <= 10 points with any one modality removed; "
-        "the neural model is scored with `export.hazard.evaluate.score_predictor` under the same `WarningPolicy`.\n"
+        "normal gateway-day (and per day with readings on the real gas record), detection drop <= 10 points with any "
+        "one modality removed; the neural model is scored with `export.hazard.evaluate.score_predictor` under the "
+        "same `WarningPolicy`. One check is ours, not the issue's: `real_record_no_standing_warning`, no hazard's "
+        f"warning active for more than {100 * STANDING_SHARE:.0f} % of the real record's time with readings (a warning "
+        "that never clears counts once however long it stands).\n"
     )
 
     targets = targets_check(results)

@@ -92,6 +92,22 @@ def test_real_record_rates_are_per_day_with_readings() -> None:
         assert entry["warnings"] > 0
         assert entry["warnings_per_day"] == pytest.approx(entry["warnings"] / out["days_with_readings"], rel=1e-2)
         assert entry["unconfirmed_per_calendar_day"] == pytest.approx(entry["unconfirmed"] / out["days"], abs=1e-3)
+        shares = entry["active_share_with_readings"]
+        assert set(shares) == set(entry["by_hazard"])
+        assert all(0.0 < v <= 1.0 for v in shares.values())
+
+
+def test_a_standing_warning_fails_the_real_record_check() -> None:
+    """One warning that never clears counts once; the share of the time it stands is what the check reads."""
+    from export.hazard.report import STANDING_SHARE, targets_check
+
+    def results(share: float) -> dict[str, object]:
+        entry = {"unconfirmed_per_day": 0.2, "active_share_with_readings": {"fire": share, "gas_accumulation": 0.01}}
+        board = {"per_hazard": {}, "false_per_day": 0.1}
+        return {"predictors": {"p": {"test": board}}, "real": {"mine_air": {"predictors": {"p": entry}}}}
+
+    assert targets_check(results(STANDING_SHARE / 2))["p"]["real_record_no_standing_warning"] is True
+    assert targets_check(results(0.96))["p"]["real_record_no_standing_warning"] is False
 
 
 @needs_seismic
