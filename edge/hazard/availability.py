@@ -130,3 +130,28 @@ def dead_channels(missing: NDArray[np.bool_], fitted: NDArray[np.bool_] | None =
     """The fitted channels one decision's ``missing`` row (``missing_mask``) shows dead, by name."""
     keep = missing if fitted is None else missing & fitted
     return [name for name, gone in zip(CHANNEL_NAMES, keep, strict=True) if gone]
+
+
+# What can evidence each hazard at a site. A site with none of a hazard's sources gives the model nothing to
+# decide it on, and whatever it outputs for that hazard is an artefact of the absent inputs: on the real gas
+# record (methane, oxygen and belt CO; no camera, no logbook) a model trained on full sections warned of
+# equipment faults a dozen times without a single vibration or bearing transmitter. "camera" and "logbook" name
+# the other two modalities.
+HAZARD_EVIDENCE: Mapping[HazardType, tuple[str, ...]] = {
+    HazardType.GAS_ACCUMULATION: ("ch4_face", "ch4_return", "airflow_face", "o2_face"),
+    HazardType.FIRE: ("co_belt", "smoke_belt", "temp_belt", "bearing_temp_fan", "bearing_temp_belt_drive"),
+    HazardType.EQUIPMENT_FAULT: ("vib_fan", "bearing_temp_fan", "vib_belt_drive", "bearing_temp_belt_drive", "logbook"),
+    HazardType.STRATA: ("roof_convergence", "rock_pressure"),
+    HazardType.PEOPLE: ("camera",),
+}
+
+
+def evidenced_hazards(fitted: NDArray[np.bool_], *, camera: bool, logbook: bool) -> NDArray[np.bool_]:
+    """``(len(HAZARD_TYPES),)``: which hazards a site with ``fitted`` channels (``fitted_mask``), a camera or not and
+    a logbook or not has any source of evidence for (``HAZARD_EVIDENCE``); the others never warn there."""
+    present = {name for name, on in zip(CHANNEL_NAMES, fitted, strict=True) if on}
+    if camera:
+        present.add("camera")
+    if logbook:
+        present.add("logbook")
+    return np.array([bool(present & set(HAZARD_EVIDENCE[h])) for h in HAZARD_TYPES], dtype=bool)

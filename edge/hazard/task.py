@@ -27,7 +27,7 @@ import numpy as np
 
 from edge.camera.features import CameraFeatures
 from edge.clock import Clock
-from edge.hazard.availability import dead_channels, fitted_mask, missing_in_packed
+from edge.hazard.availability import dead_channels, evidenced_hazards, fitted_mask, missing_in_packed
 from edge.hazard.camera_rows import CameraRows
 from edge.hazard.channels import ChannelMap
 from edge.hazard.composer import WarningComposer, time_to_threshold
@@ -116,6 +116,10 @@ class HazardTask:
         self.last_outputs: HazardOutputs | None = None
         # A channel this site has no transmitter for is its normal state, not a failure (edge.hazard.availability)
         self._fitted = fitted_mask([m.role for m in self.map.channels])
+        # a hazard this site has no source of evidence for never warns here (edge.hazard.availability)
+        self._evidenced = evidenced_hazards(
+            self._fitted, camera=camera is not None, logbook=logbook is not None and text is not None
+        )
         self.last_missing: list[str] = []  # the mapped channels the last decision's window had no reading of
         self.last_limits: dict[HazardType, float] = {}  # the thresholds of the last decision (what it was without)
         self.raised: list[RaisedWarning] = []
@@ -222,7 +226,7 @@ class HazardTask:
         # the thresholds for a mapped transmitter silent for the whole window
         missing = missing_in_packed(packed[None])
         self.last_missing = dead_channels(missing[0], self._fitted)
-        limits = self.params.for_decisions(missing, self._fitted)[0]
+        limits = np.where(self._evidenced, self.params.for_decisions(missing, self._fitted)[0], np.inf)
         self.last_limits = {h: float(limits[k]) for k, h in enumerate(HAZARD_TYPES)}
         try:
             raw = await self.worker.predict(packed[None])
@@ -338,7 +342,8 @@ class HazardTask:
             "probabilities": {h.value: round(p, 4) for h, p in out.probability.items()} if out else None,
             "open_warnings": [h.value for h in self.gate.open_warnings()],
             "deciding_without": self.last_missing,
-            "thresholds": {h.value: round(v, 4) for h, v in self.last_limits.items()},
+            # None: the site has nothing to decide that hazard on (JSON has no infinity)
+            "thresholds": {h.value: round(v, 4) if math.isfinite(v) else None for h, v in self.last_limits.items()},
             "raised": [r.message for r in self.raised[-5:]],
             "suppressed": len(self.suppressed),
             "text": self.text_note or "log entries read",

@@ -120,7 +120,12 @@ def mine_air_episode(record: GasRecord) -> Episode:
         crossings={},
         logs=[],
         # the record's only transmitters: the others are not dead, this site has none of them
-        site={"co_ambient_ppm": ambient, "channels": ["ch4_face", "o2_face", "co_belt"]},
+        site={
+            "co_ambient_ppm": ambient,
+            "channels": ["ch4_face", "o2_face", "co_belt"],
+            "camera": False,
+            "logbook": False,
+        },
         generator={"source": str(MINE_AIR_FILE), "mapping": "methane->ch4_face, oxygen->o2_face, CO->co_belt"},
     )
 

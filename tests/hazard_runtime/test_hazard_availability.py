@@ -17,6 +17,7 @@ from edge.hazard.availability import (
     StateThresholdError,
     dead_channels,
     decision_thresholds,
+    evidenced_hazards,
     fitted_mask,
     missing_in_packed,
     threshold_table,
@@ -110,6 +111,20 @@ def test_one_dead_fitted_channel_lowers_a_threshold_and_nothing_else_changes_one
     assert decision_thresholds(missing, intact, table, site)[3, FIRE] == 0.5  # not fitted: not a failure
 
 
+def test_a_hazard_without_any_source_of_evidence_at_the_site_is_not_decided() -> None:
+    everything = evidenced_hazards(fitted_mask(None), camera=True, logbook=True)
+    assert everything.all()
+    gas_record = evidenced_hazards(fitted_mask(["ch4_face", "o2_face", "co_belt"]), camera=False, logbook=False)
+    assert [h for h, on in zip(HAZARD_TYPES, gas_record, strict=True) if on] == [
+        HazardType.GAS_ACCUMULATION,
+        HazardType.FIRE,
+    ]
+    with_logbook = evidenced_hazards(fitted_mask(["ch4_face"]), camera=False, logbook=True)
+    assert with_logbook[HAZARD_TYPES.index(HazardType.EQUIPMENT_FAULT)]  # "bearing noisy on belt drive 2"
+    camera_only = evidenced_hazards(np.zeros(C, dtype=bool), camera=True, logbook=False)
+    assert [h for h, on in zip(HAZARD_TYPES, camera_only, strict=True) if on] == [HazardType.PEOPLE]
+
+
 @pytest.mark.parametrize(
     ("key", "value", "match"),
     [
@@ -168,6 +183,11 @@ async def test_a_dead_mapped_transmitter_selects_its_thresholds_and_an_unmapped_
     decided, task = await decide_until_warning(tmp_path / "mapped", ("ch4_face", "airflow_face", "o2_face"))
     assert task.last_missing == ["o2_face"]
     assert task.last_limits[HazardType.GAS_ACCUMULATION] == pytest.approx(0.01)
+    # no belt, fan, drive or roof transmitter, no camera, no logbook: those hazards have nothing to go on here
+    assert task.last_limits[HazardType.FIRE] == float("inf")
+    assert task.last_limits[HazardType.EQUIPMENT_FAULT] == float("inf")
+    assert task.last_limits[HazardType.STRATA] == float("inf")
+    assert task.status()["thresholds"]["fire"] is None  # JSON has no infinity
     assert task.status()["deciding_without"] == ["o2_face"]
     early = decided[-1]
     decided, task = await decide_until_warning(tmp_path / "unmapped", ("ch4_face", "airflow_face"))

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from edge.hazard.availability import (
     MISSING_INPUTS,
     decision_thresholds,
+    evidenced_hazards,
     fitted_mask,
     missing_mask,
     threshold_table,
@@ -257,7 +258,11 @@ class FusionPredictor(Predictor):
         rows = self._cache[episode.episode_id][2]
         t = episode.sensor_t[ends]
         probabilities = sigmoid(out[:, HAZARD_OUTPUTS])
-        limits = self.decision_thresholds(rows, fitted_channels(episode))
+        fitted = fitted_channels(episode)
+        # what the site has installed (a dead camera is still a configured one); a simulated mine has everything
+        camera, logbook = (bool(episode.site.get(k, True)) for k in ("camera", "logbook"))
+        evidenced = evidenced_hazards(fitted, camera=camera, logbook=logbook)
+        limits = np.where(evidenced[None, :], self.decision_thresholds(rows, fitted), np.inf)
         tracks = []
         for k, hazard in enumerate(HAZARD_TYPES):
             score = probabilities[:, k]
