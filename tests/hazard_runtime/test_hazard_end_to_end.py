@@ -153,6 +153,9 @@ async def test_fan_stop_warns_before_the_statutory_methane_alarm(tmp_path: Path)
         assert warning.priority.name == "LOW"
         assert not warning.statutory
         assert lead_wall > 0, "the warning must come before the statutory alarm"
+        # the simulated mine reports every mapped transmitter: the warning came at the intact thresholds, not at a
+        # dead channel's lower ones
+        assert status["deciding_without"] == [], status
     finally:
         stop.set()
         if runner is not None:
