@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,30 +136,30 @@ class FusionPredictor(Predictor):
         }
         self.choose_thresholds(validation)
 
-    def choose_thresholds(self, validation: Sequence[Episode]) -> None:
+    def _choose_on_normal_days(
+        self, validation: Sequence[Episode], transform: Callable[[Episode], Episode] | None = None
+    ) -> tuple[dict[HazardType, float], dict[str, float]]:
+        """``choose_thresholds`` on the validation normal days (each passed through ``transform`` first)."""
         normal = [e for e in validation if e.is_normal]
         days = sum(e.duration_s - SENSOR_WINDOW_S for e in normal) / DAY_S
         scores = []
         for episode in normal:
-            ends, out = self.outputs(episode)
+            ends, out = self.outputs(episode if transform is None else transform(episode))
             scores.append((episode.sensor_t[ends], sigmoid(out[:, HAZARD_OUTPUTS])))
-        self.thresholds, achieved = choose_thresholds(scores, days, self.budget, self.policy)
+        return choose_thresholds(scores, days, self.budget, self.policy)
+
+    def choose_thresholds(self, validation: Sequence[Episode]) -> None:
+        self.thresholds, achieved = self._choose_on_normal_days(validation)
         self.info["thresholds"] = {h.value: round(v, 5) for h, v in self.thresholds.items()}
         self.info["validation_false_per_day"] = achieved
 
     def choose_thresholds_without(self, validation: Sequence[Episode]) -> None:
         """For every input of ``MISSING_INPUTS``, thresholds chosen as ``choose_thresholds`` does, on the
         validation normal days with that input removed for the whole day, within the same budget."""
-        normal = [e for e in validation if e.is_normal]
-        days = sum(e.duration_s - SENSOR_WINDOW_S for e in normal) / DAY_S
         achieved_without: dict[str, dict[str, float]] = {}
         for name in MISSING_INPUTS:
-            scores = []
-            for episode in normal:
-                ends, out = self.outputs(without_input(episode, name))
-                scores.append((episode.sensor_t[ends], sigmoid(out[:, HAZARD_OUTPUTS])))
-            self.thresholds_without[name], achieved_without[name] = choose_thresholds(
-                scores, days, self.budget, self.policy
+            self.thresholds_without[name], achieved_without[name] = self._choose_on_normal_days(
+                validation, partial(without_input, name=name)
             )
         self.info["thresholds_without"] = {
             name: {h.value: round(v, 5) for h, v in table.items()} for name, table in self.thresholds_without.items()
