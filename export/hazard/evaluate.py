@@ -317,7 +317,8 @@ def real_gas_record(
     record = read_mine_air(data_dir)
     episode = mine_air_episode(record)
     days = episode.duration_s / DAY_S
-    covered = float(np.isfinite(episode.sensors[:, CHANNEL_INDEX["ch4_face"]]).mean())
+    read = np.isfinite(episode.sensors[:, CHANNEL_INDEX["ch4_face"]])  # seconds with a (held) methane reading
+    covered = float(read.mean())
     # Three quarters of the record's span are gaps with no reading at all: a rate per calendar day would count
     # those as quiet days. The rates judged are per day *with readings* (methane held, as the model sees it).
     days_read = days * covered
@@ -333,8 +334,8 @@ def real_gas_record(
         "statutory_by_hazard": _count_by_hazard(statutory),
         "predictors": {},
     }
-    read = np.isfinite(episode.sensors[:, CHANNEL_INDEX["ch4_face"]])
     read_before = np.concatenate([[0], np.cumsum(read)])  # seconds with readings before each second
+    read_s = max(int(read_before[-1]), 1)
     for predictor in predictors:
         merged = predictor.warnings(episode, policy)
         warned = merged.warnings
@@ -356,7 +357,7 @@ def real_gas_record(
             "unconfirmed_per_day": round(len(unconfirmed) / days_read, 3),
             "unconfirmed_per_calendar_day": round(len(unconfirmed) / days, 3),
             "by_hazard": _count_by_hazard(warned),
-            "active_share_with_readings": {h: round(v / max(int(read.sum()), 1), 4) for h, v in active_s.items()},
+            "active_share_with_readings": {h: round(v / read_s, 4) for h, v in active_s.items()},
             "suppressed_by_flood_limit": len(merged.suppressed),
         }
     # forecast on the real record: the held reading at t + h is the target, the held reading at t persistence
