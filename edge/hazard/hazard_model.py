@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.hazard.availability import StateThresholdError, decision_thresholds, threshold_table, thresholds_without
+from edge.hazard.availability import StateThresholdError, thresholds_without
 from edge.hazard.contract import FORECAST_HORIZONS_S, HAZARD_TYPES, RISK_HORIZONS_S, HazardType
 from edge.hazard.model_input import (
     COLUMNS,
@@ -77,12 +77,6 @@ class DecisionParameters:
         except StateThresholdError as exc:
             raise HazardModelRefused(f"hazard model {name!r}: {exc}") from None
         return cls(thresholds, int(period), float(history), str(encoder), without)
-
-    def for_decisions(self, missing: NDArray[np.bool_], fitted: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
-        """``(N, len(HAZARD_TYPES))`` thresholds of decisions with ``missing`` channels at a site with ``fitted``
-        ones (``edge.hazard.availability``)."""
-        table = threshold_table(self.thresholds, self.thresholds_without)
-        return decision_thresholds(missing, self.thresholds, table, fitted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,14 @@ import numpy as np
 
 from edge.camera.features import CameraFeatures
 from edge.clock import Clock
-from edge.hazard.availability import dead_channels, evidenced_hazards, fitted_mask, missing_in_packed
+from edge.hazard.availability import (
+    dead_channels,
+    decision_thresholds,
+    evidenced_hazards,
+    fitted_mask,
+    missing_in_packed,
+    threshold_table,
+)
 from edge.hazard.camera_rows import CameraRows
 from edge.hazard.channels import ChannelMap
 from edge.hazard.composer import WarningComposer, time_to_threshold
@@ -120,6 +127,8 @@ class HazardTask:
         self._evidenced = evidenced_hazards(
             self._fitted, camera=camera is not None, logbook=logbook is not None and text is not None
         )
+        # per dead channel, the thresholds in force (the manifest's, never above the intact ones): fixed per model
+        self._dead_channel_table = threshold_table(self.params.thresholds, self.params.thresholds_without)
         self.last_missing: list[str] = []  # the mapped channels the last decision's window had no reading of
         self.last_limits: dict[HazardType, float] = {}  # the thresholds of the last decision (what it was without)
         self.raised: list[RaisedWarning] = []
@@ -226,7 +235,8 @@ class HazardTask:
         # the thresholds for a mapped transmitter silent for the whole window
         missing = missing_in_packed(packed[None])
         self.last_missing = dead_channels(missing[0], self._fitted)
-        limits = np.where(self._evidenced, self.params.for_decisions(missing, self._fitted)[0], np.inf)
+        in_force = decision_thresholds(missing, self.params.thresholds, self._dead_channel_table, self._fitted)[0]
+        limits = np.where(self._evidenced, in_force, np.inf)
         self.last_limits = {h: float(limits[k]) for k, h in enumerate(HAZARD_TYPES)}
         try:
             raw = await self.worker.predict(packed[None])
@@ -246,7 +256,7 @@ class HazardTask:
             ttt, bases[hazard] = time_to_threshold(
                 outputs, hazard, current_ch4=current, alarm_level=self.composer.alarm_level
             )
-            decisions.append(Decision(hazard, TRACK, p >= limits[HAZARD_TYPES.index(hazard)], p, ttt))
+            decisions.append(Decision(hazard, TRACK, p >= self.last_limits[hazard], p, ttt))
         step = self.gate.decide(t_story, decisions)
         self._apply_closed(step.closed)
         for opened in (o for o in step.opened if o.suppressed):
