@@ -32,7 +32,15 @@ from edge.inference.model import load_model
 from edge.text.hashed import HashedNgramEncoder
 from edge.text.window import text_tokens
 from export.hazard.data import SplitSpec, generate_split
-from export.hazard.fusion.dataset import NO_TEXT, TextTable, build_rows, decision_ends, episode_rows, expand
+from export.hazard.fusion.dataset import (
+    NO_TEXT,
+    DecisionRows,
+    TextTable,
+    build_rows,
+    decision_ends,
+    episode_rows,
+    expand,
+)
 from export.hazard.fusion.model import FusionNet
 from export.hazard.fusion.predictor import FusionPredictor
 from export.hazard.fusion.train import FusionParams, drop_modalities, fit_normalisation
@@ -147,28 +155,37 @@ def test_modality_dropout_removes_what_a_dead_camera_logbook_or_transmitter_remo
     assert rows.camera is not dropped.camera  # the input rows are left as they were
 
 
-def test_every_channel_dies_on_its_own_under_per_channel_dropout(episodes: list) -> None:  # type: ignore[type-arg]
-    table = TextTable(ENCODER)
-    rows = build_rows(episodes, table, stride_s=60)
+@pytest.fixture(scope="module")
+def rows60(episodes: list) -> DecisionRows:  # type: ignore[type-arg]
+    """The test episodes' rows at a 60 s stride, built once for the dropout tests (drop_modalities copies)."""
+    return build_rows(episodes, TextTable(ENCODER), stride_s=60)
+
+
+def silent_channels(rows: DecisionRows) -> np.ndarray:
+    """``(N, C)``: channels with no valid sample anywhere in each row's window."""
+    c = len(CHANNEL_NAMES)
+    return np.asarray((rows.sensor[:, :, 2 * c :] == 0).all(axis=1))
+
+
+def test_every_channel_dies_on_its_own_under_per_channel_dropout(rows60: DecisionRows) -> None:
+    rows = rows60
     c = len(CHANNEL_NAMES)
     params = FusionParams(p_drop_camera=0.0, p_drop_text=0.0, p_drop_channel=0.0, p_dead_each_channel=0.1)
     dropped = drop_modalities(rows, np.random.default_rng(1), params)
-    dead = (dropped.sensor[:, :, 2 * c :] == 0).all(axis=1) & ~(rows.sensor[:, :, 2 * c :] == 0).all(axis=1)
+    dead = silent_channels(dropped) & ~silent_channels(rows)
     share = dead.mean(axis=0)
     assert np.all((share > 0.05) & (share < 0.15)), share  # each channel near its own 10 %
     assert (dead.sum(axis=1) >= 2).any()  # independent: two transmitters can be dead in the same row
     assert np.isnan(dropped.sensor[:, :, c : 2 * c][np.repeat(dead[:, None, :], rows.sensor.shape[1], axis=1)]).all()
 
 
-def test_statutory_channels_die_more_often_under_the_statutory_share(episodes: list) -> None:  # type: ignore[type-arg]
+def test_statutory_channels_die_more_often_under_the_statutory_share(rows60: DecisionRows) -> None:
     from edge.hazard.contract import CHANNEL_INDEX, STATUTORY_CHANNELS
 
-    table = TextTable(ENCODER)
-    rows = build_rows(episodes, table, stride_s=60)
     c = len(CHANNEL_NAMES)
     params = FusionParams(p_drop_camera=0.0, p_drop_text=0.0, p_dead_each_channel=0.05, p_dead_statutory_channel=0.3)
-    dropped = drop_modalities(rows, np.random.default_rng(2), params)
-    dead = (dropped.sensor[:, :, 2 * c :] == 0).all(axis=1) & ~(rows.sensor[:, :, 2 * c :] == 0).all(axis=1)
+    dropped = drop_modalities(rows60, np.random.default_rng(2), params)
+    dead = silent_channels(dropped) & ~silent_channels(rows60)
     share = dead.mean(axis=0)
     statutory = np.zeros(c, dtype=bool)
     statutory[[CHANNEL_INDEX[name] for name in STATUTORY_CHANNELS]] = True
@@ -176,9 +193,8 @@ def test_statutory_channels_die_more_often_under_the_statutory_share(episodes: l
     assert np.all((share[~statutory] > 0.02) & (share[~statutory] < 0.09)), share
 
 
-def test_a_data_gap_empties_the_oldest_or_newest_part_of_the_window(episodes: list) -> None:  # type: ignore[type-arg]
-    table = TextTable(ENCODER)
-    rows = build_rows(episodes, table, stride_s=60)
+def test_a_data_gap_empties_the_oldest_or_newest_part_of_the_window(rows60: DecisionRows) -> None:
+    rows = rows60
     c = len(CHANNEL_NAMES)
     params = FusionParams(p_drop_camera=0.0, p_drop_text=0.0, p_dead_each_channel=0.0, p_gap=0.5)
     dropped = drop_modalities(rows, np.random.default_rng(3), params)
@@ -199,16 +215,14 @@ def test_a_data_gap_empties_the_oldest_or_newest_part_of_the_window(episodes: li
     assert np.array_equal(dropped.camera, rows.camera)  # the camera is not on the sensor bus
 
 
-def test_a_sparse_site_keeps_a_few_channels_and_camera_and_text_can_both_go(episodes: list) -> None:  # type: ignore[type-arg]
-    table = TextTable(ENCODER)
-    rows = build_rows(episodes, table, stride_s=60)
+def test_a_sparse_site_keeps_a_few_channels_and_camera_and_text_can_both_go(rows60: DecisionRows) -> None:
+    rows = rows60
     c = len(CHANNEL_NAMES)
     params = FusionParams(
         p_drop_camera=0.0, p_drop_text=0.0, p_dead_each_channel=0.0, p_sparse_site=0.5, p_drop_camera_and_text=0.3
     )
     dropped = drop_modalities(rows, np.random.default_rng(4), params)
-    had = ~(rows.sensor[:, :, 2 * c :] == 0).all(axis=1)  # (N, C): channels with some reading in the window
-    has = ~(dropped.sensor[:, :, 2 * c :] == 0).all(axis=1)
+    had, has = ~silent_channels(rows), ~silent_channels(dropped)
     lost = (had & ~has).sum(axis=1)
     sparse = lost > 0
     assert 0.4 < sparse.mean() < 0.6

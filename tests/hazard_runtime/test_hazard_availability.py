@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hazard_runtime_fixtures import DEFAULT_PARAMETERS, build_tiny_hazard_model
-from test_hazard_task import build, config, feed
+from test_hazard_task import build, config, run_until_warning
 
 from edge.clock import FakeClock
 from edge.config.resolve import load_config
@@ -161,22 +161,7 @@ async def decide_until_warning(tmp_path: Path, roles: tuple[str, ...]) -> tuple[
     clock = FakeClock()
     changes: list[ConditionChange] = []
     task = build(loaded, clock, changes)
-    task.restart_clock()
-    decided: list[float] = []
-    try:
-        for second in range(700):
-            feed(task, clock, second)  # methane and airflow only: o2_face3 never reports
-            task.sampler.advance(clock.monotonic())
-            due = task.due_decision()
-            if due is not None:
-                decided.append(due)
-                await task.decide(due)
-            if changes:
-                break
-            clock.advance(1.0)
-    finally:
-        await task.worker.close()
-    return decided, task
+    return await run_until_warning(task, clock, changes), task  # methane and airflow only: o2_face3 never reports
 
 
 async def test_a_dead_mapped_transmitter_selects_its_thresholds_and_an_unmapped_one_does_not(tmp_path: Path) -> None:
