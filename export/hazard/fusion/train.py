@@ -179,19 +179,15 @@ def drop_modalities(rows: DecisionRows, rng: np.random.Generator, params: Fusion
     dead[np.flatnonzero(chan), which[chan]] = True
     if params.p_dead_statutory_channel > 0:
         dead[:, _STATUTORY] |= rng.random((n, len(_STATUTORY))) < params.p_dead_statutory_channel
+    if params.p_sparse_site > 0:  # an absent transmitter looks like a dead one for the whole window
+        sparse = np.flatnonzero(rng.random(n) < params.p_sparse_site)
+        keep = rng.random((len(sparse), _C)) < rng.uniform(0.1, 0.6, size=(len(sparse), 1))
+        keep[np.arange(len(sparse)), rng.integers(_C, size=len(sparse))] = True
+        dead[sparse] |= ~keep
     rows_i, channels = np.nonzero(dead)
     out.sensor[rows_i, :, channels] = np.nan
     out.sensor[rows_i, :, _C + channels] = np.nan
     out.sensor[rows_i, :, 2 * _C + channels] = 0.0
-    if params.p_sparse_site > 0:
-        sparse = np.flatnonzero(rng.random(n) < params.p_sparse_site)
-        keep = rng.random((len(sparse), _C)) < rng.uniform(0.1, 0.6, size=(len(sparse), 1))
-        keep[np.arange(len(sparse)), rng.integers(_C, size=len(sparse))] = True
-        for i, kept in zip(sparse, keep, strict=True):
-            gone = np.flatnonzero(~kept)
-            out.sensor[i][:, gone] = np.nan
-            out.sensor[i][:, _C + gone] = np.nan
-            out.sensor[i][:, 2 * _C + gone] = 0.0
     if params.p_drop_camera_and_text > 0:
         both = rng.random(n) < params.p_drop_camera_and_text
         out.camera[both] = 0.0
@@ -201,10 +197,11 @@ def drop_modalities(rows: DecisionRows, rng: np.random.Generator, params: Fusion
         gap = np.flatnonzero(rng.random(n) < params.p_gap)
         length = rng.integers(2, tokens - 1, size=len(gap))  # 1 to 29 min of 30 s tokens
         oldest = rng.random(len(gap)) < 0.5
-        for i, k, head in zip(gap, length, oldest, strict=True):
-            span = slice(0, k) if head else slice(tokens - k, tokens)
-            out.sensor[i, span, : 2 * _C] = np.nan
-            out.sensor[i, span, 2 * _C :] = 0.0
+        token = np.arange(tokens)[None, :]
+        empty = np.zeros((n, tokens), dtype=bool)
+        empty[gap] = np.where(oldest[:, None], token < length[:, None], token >= tokens - length[:, None])
+        out.sensor[empty, : 2 * _C] = np.nan
+        out.sensor[empty, 2 * _C :] = 0.0
     return out
 
 
