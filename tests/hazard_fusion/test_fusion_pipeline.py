@@ -448,3 +448,28 @@ def test_fusion_cli_refuses_a_dropout_share_outside_0_to_1(share: str, capsys: p
         main(["--out", "unused", "--dead-statutory-share", share])
     assert exit_info.value.code == 2
     assert "--dead-statutory-share" in capsys.readouterr().err
+
+
+def test_thresholds_without_cli_adds_dead_channel_thresholds_to_an_export(tmp_path: Path, exported: Exported) -> None:
+    """An export made before the dead-channel thresholds gets them in its manifest only; the model still loads."""
+    import shutil
+
+    from edge.hazard.availability import thresholds_without
+    from edge.inference.manifest import load_manifest, write_manifest
+    from export.hazard.fusion.thresholds_without import main
+
+    out = tmp_path / "older"
+    shutil.copytree(exported.out, out)
+    manifest = load_manifest(out)
+    older = {k: v for k, v in manifest.parameters.items() if "@" not in k}
+    write_manifest(out, manifest.model_copy(update={"parameters": older}))
+    assert thresholds_without(load_manifest(out).parameters) == {}
+    files = {f.name: f.read_bytes() for f in out.iterdir() if f.suffix in (".onnx", ".tflite")}
+    argv = [str(out), "--validation-layout-seeds", "7", "--validation-normal-days", "1", "--text-encoder", "hashed:384"]
+    assert main(argv) == 0
+    added = thresholds_without(load_manifest(out).parameters)
+    assert set(added) == set(MISSING_INPUTS)
+    assert {f.name: f.read_bytes() for f in out.iterdir() if f.suffix in (".onnx", ".tflite")} == files
+    assert FusionPredictor.from_model_dir(out, ENCODER).thresholds_without == added
+    assert main([*argv[:-1], "hashed:384", "--budget", "gas=1"]) == 2  # a bad budget is refused, the manifest kept
+    assert thresholds_without(load_manifest(out).parameters) == added
