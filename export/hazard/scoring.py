@@ -222,6 +222,9 @@ class Scoreboard:
     hazard_episode_false_warnings: int
     hazard_episode_days: float
     false_by_hazard: dict[str, int]  # false warnings on normal days by the hazard they named
+    # seconds of normal days under a false warning, by hazard: a warning that stands all day counts once above, and
+    # this is where it shows
+    false_active_s_by_hazard: dict[str, float] = field(default_factory=dict)
 
     @property
     def false_per_day(self) -> float:
@@ -236,6 +239,10 @@ class Scoreboard:
             "false_per_day": _finite(self.false_per_day),
             "false_by_hazard_per_day": {
                 k: round(v / self.normal_days, 4) if self.normal_days else None for k, v in self.false_by_hazard.items()
+            },
+            "false_active_share": {
+                k: round(v / (self.normal_days * DAY_S), 4) if self.normal_days else None
+                for k, v in self.false_active_s_by_hazard.items()
             },
             "hazard_episode_false_warnings": self.hazard_episode_false_warnings,
             "hazard_episode_false_per_day": (
@@ -258,9 +265,14 @@ def scoreboard(scores: Sequence[EpisodeScore]) -> Scoreboard:
     normal = [s for s in scores if s.is_normal]
     hazard_eps = [s for s in scores if not s.is_normal]
     false_by_hazard = {h.value: 0 for h in HazardType}
+    false_active_s = {h.value: 0.0 for h in HazardType}
     for s in normal:
         for w in s.false_warnings:
             false_by_hazard[w.hazard.value] += 1
+        for h in HazardType:
+            false_active_s[h.value] += covered_s(
+                [(w.t_s, w.end_s) for w in s.false_warnings if w.hazard is h], 0.0, s.duration_s
+            )
     return Scoreboard(
         per_hazard=per_hazard,
         per_kind=per_kind,
@@ -269,7 +281,20 @@ def scoreboard(scores: Sequence[EpisodeScore]) -> Scoreboard:
         hazard_episode_false_warnings=sum(len(s.false_warnings) for s in hazard_eps),
         hazard_episode_days=sum(s.duration_s for s in hazard_eps) / DAY_S,
         false_by_hazard=false_by_hazard,
+        false_active_s_by_hazard=false_active_s,
     )
+
+
+def covered_s(spans: Iterable[tuple[float, float]], lo: float, hi: float) -> float:
+    """Seconds of ``[lo, hi]`` inside the union of ``spans`` (overlaps counted once)."""
+    total = 0.0
+    reach = lo
+    for span_start, span_end in sorted(spans):
+        start, end = max(span_start, reach), min(span_end, hi)
+        if end > start:
+            total += end - start
+            reach = end
+    return total
 
 
 class ForecastError:

@@ -15,6 +15,7 @@ from export.hazard.scoring import (
     MISSED,
     NO_DEADLINE,
     ForecastError,
+    covered_s,
     score_episode,
     scoreboard,
     summarize_outcomes,
@@ -102,6 +103,23 @@ def test_scoreboard_counts_false_warnings_per_normal_gateway_day() -> None:
     document = board.to_json()
     assert document["false_per_day"] == pytest.approx(1.5)
     assert document["per_hazard"]["gas_accumulation"]["detected"] == 1
+
+
+def test_a_warning_standing_all_day_counts_once_and_shows_in_the_share_of_time_under_warning() -> None:
+    standing = score_episode("n0", [], [warning(0, 86400), warning(3000, 9000, FIRE)], duration_s=86400)
+    quiet = score_episode("n1", [], [warning(100, 700, FIRE), warning(500, 900, FIRE)], duration_s=86400)
+    board = scoreboard([standing, quiet])
+    assert board.false_by_hazard["gas_accumulation"] == 1
+    share = board.to_json()["false_active_share"]
+    assert share["gas_accumulation"] == pytest.approx(0.5)
+    assert share["fire"] == pytest.approx((6000 + 800) / (2 * 86400), abs=1e-4)  # overlapping warnings count once
+    assert share["strata"] == 0.0
+
+
+def test_covered_seconds_clip_to_the_range_and_count_overlaps_once() -> None:
+    assert covered_s([], 0, 100) == 0.0
+    assert covered_s([(-50, 20), (10, 30), (25, 26), (90, 500)], 0, 100) == pytest.approx(30 + 10)
+    assert covered_s([(40, 60), (0, 50)], 0, 100) == pytest.approx(60)
 
 
 def test_summary_medians_p10_and_misses_counting_zero() -> None:
