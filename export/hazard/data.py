@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.hazard.contract import CHANNEL_INDEX, HAZARD_TYPES
+from edge.hazard.contract import CHANNEL_INDEX, CHANNEL_NAMES, HAZARD_TYPES
 from edge.sim.hazard.dataset import iter_episodes
 from edge.sim.hazard.episode import Episode
 from edge.sim.hazard.generator import HAZARD_KINDS, HazardScenarioGenerator
@@ -108,3 +108,18 @@ def without_text(episode: Episode) -> Episode:
 
 def without_sensors(episode: Episode) -> Episode:
     return dataclasses.replace(episode, sensors=np.full_like(episode.sensors, np.nan))
+
+
+def as_site(episode: Episode, channels: Sequence[str], *, camera: bool, logbook: bool) -> Episode:
+    """The same episode at a site fitted with only ``channels`` (the others absent, not dead: the site declares
+    them, as a gateway's channel mapping does), with or without a camera and a logbook."""
+    unknown = sorted(set(channels) - set(CHANNEL_INDEX))
+    if unknown:
+        raise ValueError(f"no sensor channel {', '.join(map(repr, unknown))}; channels: {', '.join(CHANNEL_INDEX)}")
+    out = with_dead_channels(episode, [c for c in CHANNEL_NAMES if c not in channels])
+    if not camera:
+        out = with_dead_camera(out)
+    if not logbook:
+        out = without_text(out)
+    site = {**episode.site, "channels": list(channels), "camera": camera, "logbook": logbook}
+    return dataclasses.replace(out, site=site)

@@ -29,6 +29,8 @@ from edge.sim.hazard.episode import Episode
 
 F64 = NDArray[np.float64]
 MINE_AIR_FILE = Path("mine-air") / "colombia-multigas-2021.csv"
+# the record's only transmitters (methane, oxygen, CO), mapped to the contract's channels
+REAL_RECORD_CHANNELS: tuple[str, ...] = ("ch4_face", "o2_face", "co_belt")
 SEISMIC_FILE = Path("seismic-bumps") / "seismic-bumps.arff"
 MAX_HOLD_S = 600.0  # a reading stands for at most 10 min (3 missed readings); longer gaps are missing data
 CONFIRM_S = 900.0
@@ -122,7 +124,7 @@ def mine_air_episode(record: GasRecord) -> Episode:
         # the record's only transmitters: the others are not dead, this site has none of them
         site={
             "co_ambient_ppm": ambient,
-            "channels": ["ch4_face", "o2_face", "co_belt"],
+            "channels": list(REAL_RECORD_CHANNELS),
             "camera": False,
             "logbook": False,
         },

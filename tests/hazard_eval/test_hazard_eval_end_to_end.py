@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.hazard.data import SplitSpec, check_held_out, generate_split, with_dead_camera, with_dead_channels
+from edge.hazard.contract import CHANNEL_INDEX, CHANNEL_NAMES
+from export.hazard.data import (
+    SplitSpec,
+    as_site,
+    check_held_out,
+    generate_split,
+    with_dead_camera,
+    with_dead_channels,
+)
 from export.hazard.evaluate import EvalConfig, run_on
 from export.hazard.gbt import FeatureCache, GBTBaseline, GBTParams
 from export.hazard.window_features import FEATURES, episode_features
@@ -29,6 +37,27 @@ def test_a_test_split_sharing_a_seed_or_layout_is_refused() -> None:
         check_held_out(TRAIN, SplitSpec(seeds=(1,), layout_seeds=(7,), per_kind=1, normal_days=0))
     with pytest.raises(ValueError, match=r"shared layout seeds \[0\]"):
         check_held_out(TRAIN, SplitSpec(seeds=(9,), layout_seeds=(0,), per_kind=1, normal_days=0))
+
+
+def test_a_site_keeps_only_its_transmitters_and_declares_what_it_has(splits: tuple[list, list, list]) -> None:  # type: ignore[type-arg]
+    episode = next(e for e in splits[0] if e.logs and e.camera_valid.any())
+    site = as_site(episode, ["ch4_face", "co_belt"], camera=False, logbook=False)
+    fitted = [CHANNEL_INDEX["ch4_face"], CHANNEL_INDEX["co_belt"]]
+    np.testing.assert_array_equal(site.sensors[:, fitted], episode.sensors[:, fitted])
+    absent = [i for i in range(len(CHANNEL_NAMES)) if i not in fitted]
+    assert np.isnan(site.sensors[:, absent]).all()
+    assert not site.camera_valid.any()
+    assert site.logs == []
+    assert site.site["channels"] == ["ch4_face", "co_belt"]
+    assert site.site["camera"] is False
+    assert site.site["logbook"] is False
+    assert episode.site.get("channels") is None
+    assert episode.logs
+    kept = as_site(episode, ["ch4_face"], camera=True, logbook=True)
+    assert kept.logs == episode.logs
+    assert kept.camera_valid.any()
+    with pytest.raises(ValueError, match="no sensor channel 'ch4_fcae'"):
+        as_site(episode, ["ch4_fcae"], camera=True, logbook=True)
 
 
 def test_features_never_read_past_the_decision_time(splits: tuple[list, list, list]) -> None:  # type: ignore[type-arg]
@@ -57,7 +86,14 @@ def test_end_to_end_writes_results_report_and_plots(tmp_path: Path, splits: tupl
     assert set(results["predictors"]) == {"threshold", "trend", "gbt"}
     for entry in results["predictors"].values():
         assert entry["test"]["normal_days"] == pytest.approx(1.0)
-        assert set(entry["conditions"]) == {"dead_camera", "dead_ch4_face", "dead_co_belt", "no_text", "no_sensors"}
+        assert set(entry["conditions"]) == {
+            "dead_camera",
+            "dead_ch4_face",
+            "dead_co_belt",
+            "no_text",
+            "no_sensors",
+            "real_record_site",
+        }
     threshold_gas = results["predictors"]["threshold"]["test"]["per_hazard"]["gas_accumulation"]
     assert all(lead < 1.0 for lead in threshold_gas["lead_min"])  # the statutory alarm itself: lead ~0
     assert results["forecast"]["trend"]["all_points"]["+5min"]["points"] > 0

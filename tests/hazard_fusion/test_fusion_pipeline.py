@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from edge.hazard.availability import MISSING_INPUTS
-from edge.hazard.contract import CHANNEL_NAMES, HAZARD_TYPES, HazardType
+from edge.hazard.contract import CHANNEL_INDEX, CHANNEL_NAMES, HAZARD_TYPES, STATUTORY_CHANNELS, HazardType
 from edge.hazard.features import camera_tokens, sensor_window, text_window
 from edge.hazard.model_input import (
     CAMERA_COLUMNS,
@@ -236,6 +236,24 @@ def test_a_sparse_site_keeps_a_few_channels_and_camera_and_text_can_both_go(rows
     assert (camera_gone[had_both] == text_gone[had_both]).all()
 
 
+def test_a_sparse_site_keeps_its_statutory_transmitters_when_asked_without_changing_the_other_draws(
+    rows60: DecisionRows,
+) -> None:
+    rows = rows60
+    statutory = [CHANNEL_INDEX[name] for name in STATUTORY_CHANNELS]
+    others = [i for i in range(len(CHANNEL_NAMES)) if i not in statutory]
+    base = FusionParams(p_drop_camera=0.0, p_drop_text=0.0, p_dead_each_channel=0.0, p_sparse_site=0.5)
+    drawn = drop_modalities(rows, np.random.default_rng(5), base)
+    kept = drop_modalities(rows, np.random.default_rng(5), dataclasses.replace(base, p_sparse_keep_statutory=0.95))
+    had = ~silent_channels(rows)
+    lost_drawn, lost_kept = had & silent_channels(drawn), had & silent_channels(kept)
+    sparse = lost_drawn.any(axis=1)
+    assert lost_drawn[sparse][:, statutory].mean() > 0.3  # drawn like the others: most go
+    assert lost_kept[sparse][:, statutory].mean() < 0.06
+    # the same rows are sparse and the other channels go exactly as before: no extra random draws
+    assert np.array_equal(lost_drawn[:, others], lost_kept[:, others])
+
+
 def test_a_dead_transmitter_is_a_bounded_input_after_standardisation(episodes: list) -> None:  # type: ignore[type-arg]
     """Share columns use fixed constants: a valid share of 0 is -1, not 40 standard deviations out; and every
     standardised value the model file sees is clipped to INPUT_CLIP."""
@@ -424,13 +442,17 @@ def test_a_decision_without_an_input_is_held_to_that_inputs_threshold(exported: 
 def test_selection_scores_a_shipped_model_intact_and_degraded(tmp_path: Path, exported: Exported) -> None:
     """The recipe-selection CLI scores each judged condition and the drop from intact, and refuses a seed of the
     training, validation or test splits."""
-    from export.hazard.fusion.selection import JUDGED_CONDITIONS, main
+    from export.hazard.fusion.selection import JUDGED_CONDITIONS, SCORED_CONDITIONS, main
 
     out = tmp_path / "selection.json"
     argv = [str(exported.out), "--out", str(out), "--per-kind", "1", "--normal-days", "1", "--text-encoder"]
     assert main([*argv, "hashed:384", "--seed", "9"]) == 0
     scores = json.loads(out.read_text())["models"][str(exported.out)]
-    assert set(scores) == {"intact", *JUDGED_CONDITIONS, "drop_points"}
+    assert set(scores) == {"intact", *SCORED_CONDITIONS, "drop_points"}
+    assert set(scores["drop_points"]) == set(JUDGED_CONDITIONS)  # the real record's site is scored, not judged
+    assert "real_record_site" in SCORED_CONDITIONS
+    for condition in ("intact", *SCORED_CONDITIONS):
+        assert 0.0 <= scores[condition]["false_active_share_max"] <= 1.0
     intact = scores["intact"]["detection_rate_all"]
     for condition in JUDGED_CONDITIONS:
         assert scores["drop_points"][condition] == pytest.approx(
@@ -448,6 +470,9 @@ def test_fusion_cli_refuses_a_dropout_share_outside_0_to_1(share: str, capsys: p
         main(["--out", "unused", "--dead-statutory-share", share])
     assert exit_info.value.code == 2
     assert "--dead-statutory-share" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--out", "unused", "--sparse-keep-statutory", share])
+    assert "--sparse-keep-statutory" in capsys.readouterr().err
 
 
 def test_thresholds_without_cli_adds_dead_channel_thresholds_to_an_export(tmp_path: Path, exported: Exported) -> None:

@@ -129,6 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "of them, at least one)",
     )
     parser.add_argument(
+        "--sparse-keep-statutory",
+        type=_share,
+        default=FusionParams.p_sparse_keep_statutory,
+        help="modality dropout: at a sparse site each statutory channel is kept with at least this probability "
+        "(0: drawn like the others)",
+    )
+    parser.add_argument(
         "--camera-and-text-share",
         type=_share,
         default=FusionParams.p_drop_camera_and_text,
@@ -175,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p_dead_statutory_channel=args.dead_statutory_share,
         p_gap=args.gap_share,
         p_sparse_site=args.sparse_site_share,
+        p_sparse_keep_statutory=args.sparse_keep_statutory,
         p_drop_camera_and_text=args.camera_and_text_share,
         seed=args.seed,
     )

@@ -24,18 +24,21 @@ from export.hazard.data import SplitSpec, generate_split
 from export.hazard.evaluate import CONDITIONS, VALIDATION_LAYOUTS, score_predictor
 from export.hazard.fusion.predictor import FusionPredictor
 from export.hazard.report import judged_condition, overall_detection
-from export.hazard.scoring import DEFAULT_TOLERANCE_S, scoreboard
+from export.hazard.scoring import DAY_S, DEFAULT_TOLERANCE_S, scoreboard
 
 log = logging.getLogger("export.hazard.fusion.selection")
 
 JUDGED_CONDITIONS = tuple(c for c in CONDITIONS if judged_condition(c))
+# scored beside the judged ones: the real gas record's site, where a recipe's warnings may stand all day
+SCORED_CONDITIONS = (*JUDGED_CONDITIONS, "real_record_site")
 
 
 def event_scores(predictor: FusionPredictor, episodes: Sequence[Episode]) -> dict[str, Any]:
     """Per condition: detection rate over every hazard event with a deadline, detections per hazard, the gas lead
-    median (late warnings count 0) and false warnings per normal gateway-day."""
+    median (late warnings count 0), false warnings per normal gateway-day and the largest share of normal-day time
+    one hazard's false warnings stood."""
     out: dict[str, Any] = {}
-    for condition in ("intact", *JUDGED_CONDITIONS):
+    for condition in ("intact", *SCORED_CONDITIONS):
         transform = CONDITIONS.get(condition)
         degraded = episodes if transform is None else [transform(e) for e in episodes]
         scores, _ = score_predictor(predictor, degraded, predictor.policy, DEFAULT_TOLERANCE_S)
@@ -47,6 +50,11 @@ def event_scores(predictor: FusionPredictor, episodes: Sequence[Episode]) -> dic
             "per_hazard": {k: f"{v.detected}/{v.events}" for k, v in board.per_hazard.items()},
             "gas_lead_median_min": None if gas is None else round(gas.lead_median_min, 2),
             "false_per_day": round(board.false_per_day, 3),
+            "false_active_share_max": (
+                round(max(board.false_active_s_by_hazard.values(), default=0.0) / (board.normal_days * DAY_S), 4)
+                if board.normal_days
+                else None
+            ),
         }
         log.info("%s %s: %s", predictor.name, condition, out[condition])
     intact = out["intact"]["detection_rate_all"]
