@@ -38,3 +38,22 @@ def test_every_default_model_path_follows_it(monkeypatch: pytest.MonkeyPatch, tm
     finally:
         monkeypatch.delenv(ENV_VAR)
         importlib.reload(logbook_config)
+
+
+def test_a_sparse_site_gets_the_sparse_site_model_when_it_is_shipped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from edge.hazard.config import HazardSection
+    from edge.hazard.contract import CHANNEL_NAMES
+    from edge.hazard.gateway import model_dir_of
+
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    three = HazardSection(channels={"ch4_face": "m1", "o2_face": "o1", "co_belt": "c1"})
+    all_but_one = HazardSection(channels={c: f"p{i}" for i, c in enumerate(CHANNEL_NAMES[1:])})
+    assert model_dir_of(three) == tmp_path / "hazard"  # none shipped: the full-section model
+    (tmp_path / "hazard_sparse").mkdir()
+    (tmp_path / "hazard_sparse" / "manifest.json").write_text("{}")
+    assert model_dir_of(three) == tmp_path / "hazard_sparse"
+    assert model_dir_of(all_but_one) == tmp_path / "hazard"  # one unmapped channel: the full model covers it
+    chosen = HazardSection(channels=three.channels, model_dir=str(tmp_path / "mine"))
+    assert model_dir_of(chosen) == tmp_path / "mine"  # a configured model always wins

@@ -17,10 +17,12 @@ from edge.camera.features import CameraFeatures
 from edge.clock import Clock
 from edge.config.resolved import DeviceSpec, InstrumentSpec
 from edge.hazard.alarm_level import face_alarm_level
+from edge.hazard.availability import fitted_mask
 from edge.hazard.channels import ChannelMap, ChannelMapError
 from edge.hazard.composer import WarningComposer
 from edge.hazard.config import HazardSection
 from edge.hazard.hazard_model import HazardModel, HazardModelRefused
+from edge.hazard.site_model import SPARSE_SITE_MODEL, is_sparse_site
 from edge.hazard.task import HazardTask, LogSource
 from edge.hazard.text_vectors import TextVectors
 from edge.models_dir import shipped_model
@@ -36,7 +38,15 @@ class HazardTaskRefused(RuntimeError):
 
 
 def model_dir_of(section: HazardSection) -> Path:
-    return Path(section.model_dir) if section.model_dir else shipped_model("hazard")
+    """The configured model, else the shipped model for this site's channel mapping (``edge.hazard.site_model``):
+    the sparse-site model when more than one channel is unmapped and it is shipped, the full-section model
+    otherwise."""
+    if section.model_dir:
+        return Path(section.model_dir)
+    sparse = shipped_model(SPARSE_SITE_MODEL)
+    if is_sparse_site(fitted_mask(section.channels)) and (sparse / "manifest.json").is_file():
+        return sparse
+    return shipped_model("hazard")
 
 
 def load_hazard_model(section: HazardSection) -> HazardModel:
