@@ -122,6 +122,8 @@ class EvalConfig:
     real_data: Path | None = None
     examples: int = 4
     fusion_models: tuple[tuple[str, Path], ...] = ()  # (name, model directory): shipped fusion models to score
+    # (name, model directory): the sparse-site model the fusion model of that name hands a sparse site to
+    sparse_site_models: tuple[tuple[str, Path], ...] = ()
     text_encoder: str = "models/text/minilm"
 
 
@@ -411,6 +413,12 @@ def run_on(
         raise ValueError(f"test episodes share (seed, layout) with training episodes: {sorted(overlap)}")
     # before any fitting: a shipped model trained on the test's seeds or mines is refused at once
     fusion_records = {name: fusion_model_record(directory, config) for name, directory in config.fusion_models}
+    sparse_dirs = dict(config.sparse_site_models)
+    unpaired = sorted(set(sparse_dirs) - set(fusion_records))
+    if unpaired:
+        raise ValueError(f"--sparse-site-model {unpaired}: no --fusion-model of that name to pair it with")
+    for name, directory in sparse_dirs.items():
+        fusion_records[name]["sparse_site"] = fusion_model_record(directory, config)
     policy = config.policy
     timings: dict[str, float] = {}
     results: dict[str, Any] = {
@@ -452,6 +460,11 @@ def run_on(
         FusionPredictor.from_model_dir(directory, open_encoder(config.text_encoder), policy=policy, name=name)
         for name, directory in config.fusion_models
     ]
+    for fused in fusion:
+        if fused.name in sparse_dirs:
+            fused.sparse_site = FusionPredictor.from_model_dir(
+                sparse_dirs[fused.name], open_encoder(config.text_encoder), policy=policy, name=f"{fused.name}:sparse"
+            )
     main_predictors += fusion
     results["fusion_models"] = fusion_records
     example_scores: dict[str, list[EpisodeScore]] = {}
@@ -561,12 +574,12 @@ def _example_episodes(test: Sequence[Episode], count: int) -> list[Episode]:
     return chosen
 
 
-def _fusion_model(value: str) -> tuple[str, Path]:
+def _fusion_model(value: str, option: str = "--fusion-model") -> tuple[str, Path]:
     name, sep, directory = value.partition("=")
     if not sep or not name or not directory:
-        raise ValueError(f"--fusion-model takes NAME=DIR (e.g. fusion=models/hazard), got {value!r}")
+        raise ValueError(f"{option} takes NAME=DIR (e.g. fusion=models/hazard), got {value!r}")
     if not (Path(directory) / "manifest.json").is_file():
-        raise ValueError(f"--fusion-model {value!r}: {directory} has no manifest.json; export a model there first")
+        raise ValueError(f"{option} {value!r}: {directory} has no manifest.json; export a model there first")
     return name, Path(directory)
 
 
@@ -612,6 +625,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=DIR",
         help="score a shipped fusion model directory (python -m export.hazard.fusion --out DIR); repeatable",
     )
+    parser.add_argument(
+        "--sparse-site-model",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="the sparse-site model the fusion model NAME hands a sparse site to, as a gateway does "
+        "(edge/hazard/site_model.py; e.g. fusion=models/hazard_sparse)",
+    )
     parser.add_argument("--text-encoder", default="models/text/minilm")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -645,6 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             conditions=not args.no_conditions,
             real_data=None if args.no_real_data else args.real_data,
             fusion_models=tuple(_fusion_model(v) for v in args.fusion_model),
+            sparse_site_models=tuple(_fusion_model(v, "--sparse-site-model") for v in args.sparse_site_model),
             text_encoder=args.text_encoder,
         )
         if args.test_dirs:

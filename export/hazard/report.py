@@ -167,6 +167,11 @@ def _fusion_sections(results: Mapping[str, Any]) -> list[str]:
     models = results.get("fusion_models", {})
     if not models:
         return []
+    # a sparse-site model is a model of its own: its own training, thresholds and parity
+    models = {
+        **models,
+        **{f"{name} (sparse site)": m["sparse_site"] for name, m in models.items() if "sparse_site" in m},
+    }
     parts = ["## Fusion models: training and export\n"]
     rows = []
     for name, m in models.items():

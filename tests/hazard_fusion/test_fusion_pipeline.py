@@ -393,10 +393,12 @@ def test_the_evaluation_scores_a_shipped_model_and_refuses_one_trained_on_the_te
         real_data=None,
         examples=1,
         fusion_models=(("fusion", exported.out),),
+        sparse_site_models=(("fusion", exported.out),),
         text_encoder="hashed:384",
     )
     test = generate_split(test_spec)
     results = run_on(config, generate_split(TRAIN), exported.validation, test, tmp_path)
+    assert results["fusion_models"]["fusion"]["sparse_site"]["directory"] == str(exported.out)
     assert "fusion" in results["predictors"]
     assert results["forecast"]["fusion"]["all_points"]["+5min"]["points"] > 0
     assert 0.0 <= results["roc_fusion"]["fusion"]["risk_15min"]["auc"] <= 1.0
@@ -404,12 +406,16 @@ def test_the_evaluation_scores_a_shipped_model_and_refuses_one_trained_on_the_te
     assert list(results["fusion_models"]["fusion"]["train_split"]["layout_seeds"]) == [0, 1]
     report = (tmp_path / "report.md").read_text()
     assert "## Fusion models: training and export" in report
+    assert "| fusion (sparse site) |" in report
     assert "thresholds chosen for decisions with one dead transmitter" in report
     assert "| sensors:ch4_face |" in report
     assert set(results["fusion_models"]["fusion"]["thresholds_without"]) == set(MISSING_INPUTS)
     on_test_mines = dataclasses.replace(config, test=SplitSpec((9,), (1,), per_kind=1, normal_days=1))
     with pytest.raises(ValueError, match=r"shared layout seeds \[1\]"):
         run_on(on_test_mines, [], [], [], tmp_path / "refused")
+    unpaired = dataclasses.replace(config, sparse_site_models=(("other", exported.out),))
+    with pytest.raises(ValueError, match="no --fusion-model of that name"):
+        run_on(unpaired, [], [], [], tmp_path / "unpaired")
 
 
 def test_a_decision_without_an_input_is_held_to_that_inputs_threshold(exported: Exported) -> None:
@@ -437,6 +443,33 @@ def test_a_decision_without_an_input_is_held_to_that_inputs_threshold(exported: 
     np.testing.assert_array_equal(tracks[gas].active, tracks[gas].score >= 0.5)
     with pytest.raises(ValueError, match="unknown input"):
         without_input(episode, "camera")
+
+
+def test_a_sparse_site_is_decided_by_the_sparse_site_model_a_full_section_by_the_full_one(
+    exported: Exported,
+) -> None:
+    from export.hazard.data import as_site
+
+    full = FusionPredictor.from_model_dir(exported.out, ENCODER, name="full")
+    full.thresholds_without = {}
+    full.thresholds = dict.fromkeys(HAZARD_TYPES, 2.0)  # a probability never reaches it: never warns
+    sparse = FusionPredictor.from_model_dir(exported.out, ENCODER, name="sparse")
+    sparse.thresholds_without = {}
+    sparse.thresholds = dict.fromkeys(HAZARD_TYPES, 0.0)  # always warns where the site has evidence
+    full.sparse_site = sparse
+    episode = next(e for e in exported.validation if e.is_normal)
+    three = as_site(episode, ["ch4_face", "o2_face", "co_belt"], camera=False, logbook=False)
+    all_but_one = as_site(episode, list(CHANNEL_NAMES[1:]), camera=True, logbook=True)
+    assert full.for_site(three) is sparse
+    assert full.for_site(all_but_one) is full
+    assert full.for_site(episode) is full  # a simulated mine names no channels: it has them all
+    gas, fire = HAZARD_TYPES.index(HazardType.GAS_ACCUMULATION), HAZARD_TYPES.index(HazardType.FIRE)
+    at_three = full.tracks(three)
+    assert at_three[gas].active.all()
+    assert at_three[fire].active.all()
+    assert not any(t.active.any() for t in full.tracks(all_but_one))
+    np.testing.assert_array_equal(full.outputs(three)[1], sparse.outputs(three)[1])
+    assert full.describe()["sparse_site"]["name"] == "sparse"  # type: ignore[index]
 
 
 def test_selection_scores_a_shipped_model_intact_and_degraded(tmp_path: Path, exported: Exported) -> None:

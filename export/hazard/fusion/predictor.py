@@ -34,6 +34,7 @@ from edge.hazard.availability import (
 )
 from edge.hazard.contract import CHANNEL_NAMES, HAZARD_TYPES, SENSOR_WINDOW_S, HazardType
 from edge.hazard.model_input import FORECAST_OUTPUTS, HAZARD_OUTPUTS, OUTPUT_LABELS, RISK_OUTPUTS
+from edge.hazard.site_model import is_sparse_site
 from edge.inference.model import load_model
 from edge.sim.hazard.episode import Episode
 from edge.text.encoder import Encoder
@@ -111,6 +112,14 @@ class FusionPredictor(Predictor):
         self.trained: TrainResult | None = None
         self.info: dict[str, Any] = {}
         self._cache: dict[str, tuple[Episode, NDArray[np.int64], DecisionRows, F32]] = {}
+        # the model a sparse site runs instead (edge.hazard.site_model), as a gateway chooses by its channel mapping
+        self.sparse_site: FusionPredictor | None = None
+
+    def for_site(self, episode: Episode) -> FusionPredictor:
+        """The predictor ``episode``'s site runs: ``sparse_site`` at a sparse site when there is one, else this."""
+        if self.sparse_site is not None and is_sparse_site(fitted_channels(episode)):
+            return self.sparse_site
+        return self
 
     # -- fitting -----------------------------------------------------------------------------------------------
 
@@ -216,6 +225,9 @@ class FusionPredictor(Predictor):
         return np.concatenate(parts) if parts else np.zeros((0, len(OUTPUT_LABELS)), dtype=np.float32)
 
     def outputs(self, episode: Episode) -> tuple[NDArray[np.int64], F32]:
+        chosen = self.for_site(episode)
+        if chosen is not self:
+            return chosen.outputs(episode)
         cached = self._cache.get(episode.episode_id)
         if cached is not None and cached[0] is episode:
             return cached[1], cached[3]
@@ -255,6 +267,9 @@ class FusionPredictor(Predictor):
         return tuple((name, round(v, 4)) for name, v in modalities + sensors)
 
     def tracks(self, episode: Episode) -> list[DecisionTrack]:
+        chosen = self.for_site(episode)
+        if chosen is not self:
+            return chosen.tracks(episode)
         ends, out = self.outputs(episode)
         rows = self._cache[episode.episode_id][2]
         t = episode.sensor_t[ends]
@@ -283,9 +298,12 @@ class FusionPredictor(Predictor):
         return ends, sigmoid(out[:, RISK_OUTPUTS])
 
     def describe(self) -> dict[str, object]:
-        return {
+        described: dict[str, object] = {
             **super().describe(),
             "params": dataclasses.asdict(self.params),
             "budget_per_day": {h.value: round(b, 4) for h, b in self.budget.items()},
             "info": self.info,
         }
+        if self.sparse_site is not None:
+            described["sparse_site"] = self.sparse_site.describe()
+        return described
