@@ -342,6 +342,7 @@ class HazardTask:
         return {
             "model": self.model.name,
             "file": self.model.loaded.file.path,
+            "model_dir": str(self.model.loaded.path.parent),  # a sparse site runs models/hazard_sparse
             "backend": self.model.loaded.backend_name,
             "time_scale": self.sampler.time_scale,
             "samples": self.sampler.samples,

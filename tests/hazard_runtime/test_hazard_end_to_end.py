@@ -156,6 +156,7 @@ async def test_fan_stop_warns_before_the_statutory_methane_alarm(tmp_path: Path)
         # the simulated mine reports every mapped transmitter: the warning came at the intact thresholds, not at a
         # dead channel's lower ones
         assert status["deciding_without"] == [], status
+        assert status["model_dir"].endswith("models/hazard"), status  # the configured full-section model
     finally:
         stop.set()
         if runner is not None:
