@@ -167,12 +167,18 @@ def _fusion_sections(results: Mapping[str, Any]) -> list[str]:
     models = results.get("fusion_models", {})
     if not models:
         return []
+    paired = [name for name, m in models.items() if "sparse_site" in m]
     # a sparse-site model is a model of its own: its own training, thresholds and parity
-    models = {
-        **models,
-        **{f"{name} (sparse site)": m["sparse_site"] for name, m in models.items() if "sparse_site" in m},
-    }
+    models = {**models, **{f"{name} (sparse site)": models[name]["sparse_site"] for name in paired}}
     parts = ["## Fusion models: training and export\n"]
+    for name in paired:
+        parts.append(
+            f"**{name}** is a pair, as a gateway runs it (`edge/hazard/site_model.py`): a site that leaves more than "
+            f"one of the contract's channels without a transmitter is decided by `{name} (sparse site)`, every other "
+            f"site by the full-section model. Of the rows in this report, the real gas record and the "
+            f"`real_record_site` condition are sparse sites; the simulated test sections (intact or with one input "
+            f"removed) are full ones.\n"
+        )
     rows = []
     for name, m in models.items():
         training = m.get("training", {})

@@ -407,6 +407,7 @@ def test_the_evaluation_scores_a_shipped_model_and_refuses_one_trained_on_the_te
     report = (tmp_path / "report.md").read_text()
     assert "## Fusion models: training and export" in report
     assert "| fusion (sparse site) |" in report
+    assert "**fusion** is a pair" in report
     assert "thresholds chosen for decisions with one dead transmitter" in report
     assert "| sensors:ch4_face |" in report
     assert set(results["fusion_models"]["fusion"]["thresholds_without"]) == set(MISSING_INPUTS)
