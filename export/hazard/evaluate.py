@@ -319,9 +319,7 @@ def warning_json(w: HazardWarning) -> dict[str, Any]:
     }
 
 
-def real_gas_record(
-    predictors: Sequence[Predictor], trend: TrendBaseline, data_dir: Path, policy: WarningPolicy
-) -> dict[str, Any]:
+def real_gas_record(predictors: Sequence[Predictor], data_dir: Path, policy: WarningPolicy) -> dict[str, Any]:
     record = read_mine_air(data_dir)
     episode = mine_air_episode(record)
     days = episode.duration_s / DAY_S
@@ -369,12 +367,16 @@ def real_gas_record(
             "suppressed_by_flood_limit": len(merged.suppressed),
         }
     # forecast on the real record: the held reading at t + h is the target, the held reading at t persistence
-    forecast = trend.forecast(episode)
     column = episode.sensors[:, CHANNEL_INDEX[FORECAST_CHANNEL]].astype(np.float64)
-    targets = forecast_targets(column)[forecast.at]
-    errors = ForecastError(FORECAST_HORIZONS_S)
-    errors.add(forecast.values, targets, column[forecast.at])
-    out["forecast_trend_vs_persistence"] = errors.to_json()
+    every_target = forecast_targets(column)
+    out["forecast_vs_persistence"] = {}
+    for predictor in predictors:
+        forecast = predictor.forecast(episode)
+        if forecast is None:
+            continue
+        errors = ForecastError(FORECAST_HORIZONS_S)
+        errors.add(forecast.values, every_target[forecast.at], column[forecast.at])
+        out["forecast_vs_persistence"][predictor.name] = errors.to_json()
     return out
 
 
@@ -533,7 +535,7 @@ def run_on(
         real: dict[str, Any] = {}
         try:
             real["mine_air"] = timed(
-                "real gas record", partial(real_gas_record, [threshold, trend, gbt, *fusion], trend, data_dir, policy)
+                "real gas record", partial(real_gas_record, [threshold, trend, gbt, *fusion], data_dir, policy)
             )
         except RealDataMissing as error:
             real["mine_air"] = {"skipped": str(error)}

@@ -498,13 +498,17 @@ def render(results: Mapping[str, Any]) -> str:
                 )
                 + "\n"
             )
+            # older results hold the trend line's only
+            forecasts = mine.get("forecast_vs_persistence") or {"trend": mine["forecast_trend_vs_persistence"]}
             f_rows = [
-                [h, _fmt(v["mae"], 4), _fmt(v["persistence_mae"], 4), _fmt(v["skill"], 3), v["points"]]
-                for h, v in mine["forecast_trend_vs_persistence"].items()
+                [n, h, _fmt(v["mae"], 4), _fmt(v["persistence_mae"], 4), _fmt(v["skill"], 3), v["points"]]
+                for n, by_horizon in forecasts.items()
+                for h, v in by_horizon.items()
             ]
             parts.append(
-                "Methane forecast on the record (trend line vs persistence, MAE in % CH4):\n\n"
-                + _table(["horizon", "trend MAE", "persistence MAE", "skill", "n"], f_rows)
+                "Methane forecast on the record against persistence (MAE in % CH4; the target is the held reading at "
+                "t + h, so persistence is hard to beat in the long flat stretches):\n\n"
+                + _table(["predictor", "horizon", "MAE", "persistence MAE", "skill", "n"], f_rows)
                 + "\n"
             )
         seismic = real.get("seismic_bumps", {})

@@ -83,8 +83,7 @@ def test_real_record_rates_are_per_day_with_readings() -> None:
     """Three quarters of the record's span are gaps: a rate per calendar day would count them as quiet days."""
     from export.hazard.evaluate import real_gas_record
 
-    trend = TrendBaseline()
-    out = real_gas_record([ThresholdBaseline(), trend], trend, SHARED_DATA, WarningPolicy())
+    out = real_gas_record([ThresholdBaseline(), TrendBaseline()], SHARED_DATA, WarningPolicy())
     assert out["days_with_readings"] == pytest.approx(out["days"] * out["methane_coverage"], rel=1e-3)
     assert out["days_with_readings"] < 0.5 * out["days"]
     for name in ("threshold", "trend"):
@@ -95,6 +94,9 @@ def test_real_record_rates_are_per_day_with_readings() -> None:
         shares = entry["active_share_with_readings"]
         assert set(shares) == set(entry["by_hazard"])
         assert all(0.0 < v <= 1.0 for v in shares.values())
+    # every predictor that forecasts is scored against persistence on the record; the threshold rule does not forecast
+    assert set(out["forecast_vs_persistence"]) == {"trend"}
+    assert out["forecast_vs_persistence"]["trend"]["+5min"]["points"] > 0
 
 
 def test_a_standing_warning_fails_the_real_record_check() -> None:
