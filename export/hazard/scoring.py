@@ -230,6 +230,12 @@ class Scoreboard:
     def false_per_day(self) -> float:
         return self.normal_false_warnings / self.normal_days if self.normal_days else math.nan
 
+    @property
+    def false_active_share(self) -> dict[str, float]:
+        """Per hazard, the share of normal-day time under a false warning (NaN without normal days)."""
+        seconds = self.normal_days * DAY_S
+        return {k: v / seconds if seconds else math.nan for k, v in self.false_active_s_by_hazard.items()}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "per_hazard": {k: v.to_json() for k, v in self.per_hazard.items()},
@@ -240,10 +246,7 @@ class Scoreboard:
             "false_by_hazard_per_day": {
                 k: round(v / self.normal_days, 4) if self.normal_days else None for k, v in self.false_by_hazard.items()
             },
-            "false_active_share": {
-                k: round(v / (self.normal_days * DAY_S), 4) if self.normal_days else None
-                for k, v in self.false_active_s_by_hazard.items()
-            },
+            "false_active_share": {k: _finite(v) for k, v in self.false_active_share.items()},
             "hazard_episode_false_warnings": self.hazard_episode_false_warnings,
             "hazard_episode_false_per_day": (
                 round(self.hazard_episode_false_warnings / self.hazard_episode_days, 4)

@@ -24,7 +24,7 @@ from export.hazard.data import SplitSpec, generate_split
 from export.hazard.evaluate import CONDITIONS, VALIDATION_LAYOUTS, score_predictor
 from export.hazard.fusion.predictor import FusionPredictor
 from export.hazard.report import judged_condition, overall_detection
-from export.hazard.scoring import DAY_S, DEFAULT_TOLERANCE_S, scoreboard
+from export.hazard.scoring import DEFAULT_TOLERANCE_S, scoreboard
 
 log = logging.getLogger("export.hazard.fusion.selection")
 
@@ -50,11 +50,7 @@ def event_scores(predictor: FusionPredictor, episodes: Sequence[Episode]) -> dic
             "per_hazard": {k: f"{v.detected}/{v.events}" for k, v in board.per_hazard.items()},
             "gas_lead_median_min": None if gas is None else round(gas.lead_median_min, 2),
             "false_per_day": round(board.false_per_day, 3),
-            "false_active_share_max": (
-                round(max(board.false_active_s_by_hazard.values(), default=0.0) / (board.normal_days * DAY_S), 4)
-                if board.normal_days
-                else None
-            ),
+            "false_active_share_max": (round(max(board.false_active_share.values()), 4) if board.normal_days else None),
         }
         log.info("%s %s: %s", predictor.name, condition, out[condition])
     intact = out["intact"]["detection_rate_all"]
