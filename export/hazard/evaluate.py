@@ -458,15 +458,19 @@ def run_on(
     gbt = GBTBaseline(params=config.gbt, with_risk=True, policy=policy, feature_cache=cache)
     timed("fit gbt", lambda: gbt.fit(train, validation))
     main_predictors: list[Predictor] = [threshold, trend, gbt]
-    fusion = [
-        FusionPredictor.from_model_dir(directory, open_encoder(config.text_encoder), policy=policy, name=name)
-        for name, directory in config.fusion_models
-    ]
-    for fused in fusion:
-        if fused.name in sparse_dirs:
-            fused.sparse_site = FusionPredictor.from_model_dir(
-                sparse_dirs[fused.name], open_encoder(config.text_encoder), policy=policy, name=f"{fused.name}:sparse"
-            )
+    fusion: list[FusionPredictor] = []
+    if config.fusion_models:
+        # one text encoder for every fusion model: each MiniLM session costs about 90 MiB and its load-time checks
+        encoder = open_encoder(config.text_encoder)
+        fusion = [
+            FusionPredictor.from_model_dir(directory, encoder, policy=policy, name=name)
+            for name, directory in config.fusion_models
+        ]
+        for fused in fusion:
+            if fused.name in sparse_dirs:
+                fused.sparse_site = FusionPredictor.from_model_dir(
+                    sparse_dirs[fused.name], encoder, policy=policy, name=f"{fused.name}:sparse"
+                )
     main_predictors += fusion
     results["fusion_models"] = fusion_records
     example_scores: dict[str, list[EpisodeScore]] = {}
